@@ -1,0 +1,51 @@
+"""The ``segnet`` command: one sub-command module per job, errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Each module defines add_parser(subparsers); its parser sets ``func(args) -> int``.
+_COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segnet", description="Semantic segmentation with densely connected networks."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(f"segnet.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"segnet.cli.{name}":
+                continue  # command not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from segnet.errors import SegnetError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SegnetError as exc:
+        print(f"segnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segnet: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        if os.environ.get("SEGNET_DEBUG"):
+            raise
+        target = exc.filename or ""
+        print(f"segnet: error: {exc.strerror or exc}: {target}".rstrip(": "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``.
+
+A checkpoint is a plain dict (tensors, numbers, strings, lists, dicts only, so that
+``torch.load(weights_only=True)`` can read it without unpickling code):
+
+    model:          state_dict
+    model_name:     registry name, e.g. "fc_densenet103"
+    model_options:  dict of keyword options for create_model (deep_supervision, ...)
+    num_classes:    int
+    class_names:    list[str]
+    palette:        list of [r, g, b] (num_classes + 1 rows, last is void)
+    meta:           free-form dict (training command, test mIoU, ...), optional
+    + training state (optimizer, scheduler, scaler, epoch, early_stopping, rng, config)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segnet.errors import SegnetError
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely; any problem becomes a one-line SegnetError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SegnetError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle/zip errors come in many types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            reason = "it contains Python objects other than weights (refused for safety)"
+        raise SegnetError(f"cannot read checkpoint {path}: {reason}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_name" not in ckpt:
+        raise SegnetError(f"{path} is not a segnet checkpoint (no 'model'/'model_name' entries)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
+    """Rebuild the network a checkpoint describes and load its weights (strictly)."""
+    from segnet.models import create_model
+
+    name, num_classes = ckpt["model_name"], int(ckpt.get("num_classes", 11))
+    options = dict(ckpt.get("model_options") or {})
+    try:
+        model = create_model(name, num_classes=num_classes, **options)
+    except SegnetError as exc:
+        raise SegnetError(f"{source}: {exc}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise SegnetError(
+            f"{source}: weights do not fit {name} with {num_classes} classes ({detail[:200]})"
+        ) from None
+    return model
