@@ -1,0 +1,179 @@
+"""CamVid in SegNet's layout: ``<split>/`` images and ``<split>annot/`` label maps, paired by name.
+
+Decisions (see data/README.md):
+- Images: 8-bit PNG/JPEG. Grayscale and RGBA images are converted to RGB; other channel counts
+  and other bit depths are rejected.
+- Labels: single-channel 8-bit maps with ids 0..10 and void = 11. A 3-channel label map is
+  converted through the CamVid palette when every pixel is a palette colour, otherwise rejected.
+- Pairing is checked when the dataset is built (names only, cheap); each file is checked when
+  it is read (decode failure, truncation, size mismatch, label range).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from segnet.data.classes import NUM_CLASSES, PALETTE, VOID_ID
+from segnet.errors import SegnetError
+
+SPLITS = ("train", "val", "test")
+COMPOSITE_SPLITS = {"trainval": ("train", "val")}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def _decode(path: str | Path) -> np.ndarray:
+    """cv2.imread once with IMREAD_UNCHANGED; SegnetError when the file cannot be decoded."""
+    path = Path(path)
+    if not path.is_file():
+        raise SegnetError(f"file not found: {path}")
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise SegnetError(f"cannot decode {path}: unreadable, corrupt or truncated image file")
+    return array
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image as HxWx3 uint8 RGB (grayscale and RGBA files are converted)."""
+    array = _decode(path)
+    if array.dtype != np.uint8:
+        raise SegnetError(f"{path}: image must be 8-bit, got {array.dtype}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    channels = array.shape[2]
+    if channels == 3:
+        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    if channels == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+    raise SegnetError(f"{path}: image has {channels} channels, expected 1, 3 or 4")
+
+
+def _palette_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
+    """Map an HxWx3 RGB colour label map to class ids; every pixel must be a palette colour."""
+    codes = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    palette_codes = (PALETTE[:, 0].astype(np.int32) << 16) | (PALETTE[:, 1].astype(np.int32) << 8) | PALETTE[:, 2]
+    order = np.argsort(palette_codes)
+    sorted_codes = palette_codes[order]
+    index = np.clip(np.searchsorted(sorted_codes, codes), 0, len(sorted_codes) - 1)
+    bad = sorted_codes[index] != codes
+    if bad.any():
+        y, x = np.argwhere(bad)[0]
+        colour = tuple(int(v) for v in rgb[y, x])
+        raise SegnetError(
+            f"{path}: 3-channel label map with colour {colour} at (row {y}, col {x}) that is not a "
+            f"CamVid palette colour; labels must be class ids 0..{VOID_ID} or palette colours"
+        )
+    return order[index].astype(np.uint8)
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """A label map as HxW uint8 class ids (0..10, void = 11)."""
+    path = Path(path)
+    array = _decode(path)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 3:
+        if array.shape[2] != 3 or array.dtype != np.uint8:
+            raise SegnetError(
+                f"{path}: label map has {array.shape[2]} channels ({array.dtype}), expected a "
+                "single-channel id map or a 3-channel 8-bit palette map"
+            )
+        return _palette_to_ids(cv2.cvtColor(array, cv2.COLOR_BGR2RGB), path)
+    if array.dtype not in (np.uint8, np.uint16):
+        raise SegnetError(f"{path}: label map must be 8-bit (or 16-bit) integers, got {array.dtype}")
+    top = int(array.max())
+    if top > VOID_ID:
+        raise SegnetError(f"{path}: label value {top} outside 0..{VOID_ID} (void = {VOID_ID})")
+    return array.astype(np.uint8, copy=False)
+
+
+def _list_images(folder: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for p in folder.iterdir():
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+            continue
+        if p.stem in files:
+            raise SegnetError(f"two files with the same name in {folder}: {files[p.stem].name} and {p.name}")
+        files[p.stem] = p
+    return files
+
+
+def find_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
+    """(image, label) paths of one SegNet split, sorted by name; SegnetError on any pairing problem."""
+    root = Path(root)
+    if split in COMPOSITE_SPLITS:
+        return [pair for part in COMPOSITE_SPLITS[split] for pair in find_pairs(root, part)]
+    if split not in SPLITS:
+        raise SegnetError(f"unknown split {split!r}: expected one of {', '.join(SPLITS + tuple(COMPOSITE_SPLITS))}")
+    if not root.is_dir():
+        raise SegnetError(f"CamVid root not found: {root} (see data/README.md, or run `segnet data download`)")
+    image_dir, label_dir = root / split, root / f"{split}annot"
+    for folder in (image_dir, label_dir):
+        if not folder.is_dir():
+            raise SegnetError(f"missing split folder {folder} (expected SegNet layout {split}/ + {split}annot/)")
+    images, labels = _list_images(image_dir), _list_images(label_dir)
+    if not images:
+        raise SegnetError(f"empty split: no images in {image_dir}")
+    no_label = sorted(set(images) - set(labels))
+    if no_label:
+        raise SegnetError(
+            f"image without label: {images[no_label[0]]} (no {label_dir}/{no_label[0]}.*)"
+            + (f" and {len(no_label) - 1} more" if len(no_label) > 1 else "")
+        )
+    no_image = sorted(set(labels) - set(images))
+    if no_image:
+        raise SegnetError(
+            f"label without image: {labels[no_image[0]]} (no {image_dir}/{no_image[0]}.*)"
+            + (f" and {len(no_image) - 1} more" if len(no_image) > 1 else "")
+        )
+    return [(images[name], labels[name]) for name in sorted(images)]
+
+
+def read_pair(image_path: str | Path, label_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check one pair: RGB image and id map of the same size."""
+    image, label = read_image(image_path), read_label(label_path)
+    if image.shape[:2] != label.shape:
+        raise SegnetError(
+            f"size mismatch: image {image_path} is {image.shape[0]}x{image.shape[1]}, "
+            f"label {label_path} is {label.shape[0]}x{label.shape[1]}"
+        )
+    return image, label
+
+
+class CamVid(Dataset):
+    """CamVid split as (float image [3,H,W], long mask [H,W]) with void = 11 (the ignore index).
+
+    ``transform`` is an albumentations Compose called as ``transform(image=, mask=)`` (see
+    segnet.data.transforms); without one the full frame is returned, scaled to [0, 1].
+    """
+
+    num_classes = NUM_CLASSES
+    ignore_index = VOID_ID
+
+    def __init__(self, root: str | Path, split: str, transform=None):
+        self.root = Path(root)
+        self.split = split
+        self.transform = transform
+        self.pairs: list[tuple[Path, Path]] = find_pairs(self.root, split)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, label = read_pair(*self.pairs[index])
+        if self.transform is None:
+            return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0), torch.from_numpy(label).long()
+        out = self.transform(image=image, mask=label)
+        image, mask = out["image"], out["mask"]
+        if not torch.is_tensor(image):  # a transform without ToTensorV2
+            image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if not torch.is_tensor(mask):
+            mask = torch.from_numpy(np.ascontiguousarray(mask))
+        return image.float(), mask.long()
+
+    def __repr__(self) -> str:
+        return f"CamVid(root={str(self.root)!r}, split={self.split!r}, pairs={len(self.pairs)})"

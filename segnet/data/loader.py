@@ -1,0 +1,84 @@
+"""DataLoader with reproducible, per-worker-distinct augmentation.
+
+albumentations 2.x keeps its own numpy/python generators inside each Compose; a forked worker
+inherits the parent's copy, so without reseeding every worker would draw the same crops.
+``worker_init_fn`` reseeds the dataset's transform, numpy and random from torch's per-worker seed
+(which derives from the loader's generator, itself seeded by ``seed``).
+"""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def _transforms_of(dataset) -> list:
+    """Every object with set_random_seed reachable as .transform through Subset/ConcatDataset wrappers."""
+    found, stack, seen = [], [dataset], set()
+    while stack:
+        ds = stack.pop()
+        if id(ds) in seen:
+            continue
+        seen.add(id(ds))
+        transform = getattr(ds, "transform", None)
+        if hasattr(transform, "set_random_seed"):
+            found.append(transform)
+        if hasattr(ds, "dataset"):
+            stack.append(ds.dataset)
+        stack.extend(getattr(ds, "datasets", []))
+    return found
+
+
+def seed_worker(worker_id: int) -> None:
+    """worker_init_fn: reseed albumentations, numpy and random from torch's per-worker seed."""
+    cv2.setNumThreads(0)  # workers are the parallelism; OpenCV's own threads only contend
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        for transform in _transforms_of(info.dataset):
+            transform.set_random_seed(seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int = 2,
+    seed: int = 0,
+    drop_last: bool = False,
+    sampler: Sampler | None = None,
+    pin_memory: bool = False,
+    persistent_workers: bool | None = None,
+) -> DataLoader:
+    """A DataLoader whose shuffling and augmentation depend only on ``seed``.
+
+    ``persistent_workers`` defaults to True when there are workers (no re-fork per epoch; the
+    workers' augmentation streams continue across epochs). With ``num_workers=0`` the main-process
+    transform is seeded here from ``seed``.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    if num_workers == 0:
+        for transform in _transforms_of(dataset):
+            transform.set_random_seed(seed)
+    if persistent_workers is None:
+        persistent_workers = num_workers > 0
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle if sampler is None else False,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        generator=generator,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
