@@ -23,6 +23,8 @@ from segnet.errors import SegnetError
 
 SPLITS = ("train", "val", "test")
 COMPOSITE_SPLITS = {"trainval": ("train", "val")}
+# Pairs per split in SegNet's CamVid (360x480, 11 classes).
+SEGNET_SPLIT_SIZES = {"train": 367, "val": 101, "test": 233}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
@@ -91,46 +93,54 @@ def read_label(path: str | Path) -> np.ndarray:
     return array.astype(np.uint8, copy=False)
 
 
-def _list_images(folder: Path) -> dict[str, Path]:
+def _list_images(folder: Path, errors: list[str]) -> dict[str, Path]:
     files: dict[str, Path] = {}
-    for p in folder.iterdir():
+    for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
             continue
         if p.stem in files:
-            raise SegnetError(f"two files with the same name in {folder}: {files[p.stem].name} and {p.name}")
+            errors.append(f"two files with the same name in {folder}: {files[p.stem].name} and {p.name}")
+            continue
         files[p.stem] = p
     return files
 
 
-def find_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
-    """(image, label) paths of one SegNet split, sorted by name; SegnetError on any pairing problem."""
+def scan_split(root: str | Path, split: str) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(image, label) pairs of one split sorted by name, and every pairing problem found (names only)."""
     root = Path(root)
     if split in COMPOSITE_SPLITS:
-        return [pair for part in COMPOSITE_SPLITS[split] for pair in find_pairs(root, part)]
+        pairs, errors = [], []
+        for part in COMPOSITE_SPLITS[split]:
+            part_pairs, part_errors = scan_split(root, part)
+            pairs += part_pairs
+            errors += [e for e in part_errors if e not in errors]
+        return pairs, errors
     if split not in SPLITS:
         raise SegnetError(f"unknown split {split!r}: expected one of {', '.join(SPLITS + tuple(COMPOSITE_SPLITS))}")
     if not root.is_dir():
-        raise SegnetError(f"CamVid root not found: {root} (see data/README.md, or run `segnet data download`)")
+        return [], [f"CamVid root not found: {root} (see data/README.md, or run `segnet data download`)"]
     image_dir, label_dir = root / split, root / f"{split}annot"
-    for folder in (image_dir, label_dir):
-        if not folder.is_dir():
-            raise SegnetError(f"missing split folder {folder} (expected SegNet layout {split}/ + {split}annot/)")
-    images, labels = _list_images(image_dir), _list_images(label_dir)
-    if not images:
-        raise SegnetError(f"empty split: no images in {image_dir}")
-    no_label = sorted(set(images) - set(labels))
-    if no_label:
-        raise SegnetError(
-            f"image without label: {images[no_label[0]]} (no {label_dir}/{no_label[0]}.*)"
-            + (f" and {len(no_label) - 1} more" if len(no_label) > 1 else "")
-        )
-    no_image = sorted(set(labels) - set(images))
-    if no_image:
-        raise SegnetError(
-            f"label without image: {labels[no_image[0]]} (no {image_dir}/{no_image[0]}.*)"
-            + (f" and {len(no_image) - 1} more" if len(no_image) > 1 else "")
-        )
-    return [(images[name], labels[name]) for name in sorted(images)]
+    missing = [f for f in (image_dir, label_dir) if not f.is_dir()]
+    if missing:
+        return [], [f"missing split folder {f} (expected SegNet layout {split}/ + {split}annot/)" for f in missing]
+    errors: list[str] = []
+    images, labels = _list_images(image_dir, errors), _list_images(label_dir, errors)
+    if not images and not labels:
+        return [], errors + [f"empty split: no images in {image_dir}"]
+    for name in sorted(set(images) - set(labels)):
+        errors.append(f"image without label: {images[name]} (no {label_dir}/{name}.*)")
+    for name in sorted(set(labels) - set(images)):
+        errors.append(f"label without image: {labels[name]} (no {image_dir}/{name}.*)")
+    return [(images[n], labels[n]) for n in sorted(set(images) & set(labels))], errors
+
+
+def find_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
+    """(image, label) paths of one SegNet split, sorted by name; SegnetError on any pairing problem."""
+    pairs, errors = scan_split(root, split)
+    if errors:
+        more = f" (and {len(errors) - 1} more problems; `segnet data check` lists them)" if len(errors) > 1 else ""
+        raise SegnetError(errors[0] + more)
+    return pairs
 
 
 def read_pair(image_path: str | Path, label_path: str | Path) -> tuple[np.ndarray, np.ndarray]:

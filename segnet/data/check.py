@@ -1,0 +1,81 @@
+"""``segnet data check``: scan every CamVid file and collect every problem instead of stopping at one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from segnet.data.camvid import COMPOSITE_SPLITS, SEGNET_SPLIT_SIZES, SPLITS, read_pair, scan_split
+from segnet.data.class_weights import FrequencyCounter, weights_from_frequencies
+from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID, VOID_NAME
+from segnet.errors import SegnetError
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    pairs: dict[str, int] = field(default_factory=dict)  # readable-or-not pairs per split, trainval too
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    frequencies: np.ndarray | None = None  # train split, classes 0..10
+    weights: np.ndarray | None = None
+    weight_maps: int = 0  # train label maps the weights come from
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
+    """Pair every split, decode and check every file, and compute train class statistics."""
+    report = CheckReport(root=Path(root))
+    counter = FrequencyCounter(NUM_CLASSES)
+    for split in SPLITS:
+        pairs, errors = scan_split(root, split)
+        report.errors += [e for e in errors if e not in report.errors]
+        report.pairs[split] = len(pairs)
+        expected = SEGNET_SPLIT_SIZES[split]
+        if pairs and len(pairs) != expected:
+            report.warnings.append(f"{split}: {len(pairs)} pairs, SegNet's CamVid has {expected}")
+        for image_path, label_path in tqdm(pairs, desc=f"checking {split}", disable=not progress, leave=False):
+            try:
+                _, label = read_pair(image_path, label_path)
+            except SegnetError as exc:
+                report.errors.append(str(exc))
+                continue
+            if split == "train":
+                counter.add(label)
+    for name, parts in COMPOSITE_SPLITS.items():
+        report.pairs[name] = sum(report.pairs[p] for p in parts)
+    if counter.count:
+        report.frequencies = counter.frequencies()
+        report.weights = weights_from_frequencies(report.frequencies)
+        report.weight_maps = counter.count
+    return report
+
+
+def format_report(report: CheckReport) -> str:
+    """The human-readable text that ``segnet data check`` prints."""
+    lines = [f"CamVid at {report.root}", "", f"{'split':<10}{'pairs':>6}"]
+    lines += [f"{split:<10}{count:>6}" for split, count in report.pairs.items()]
+    if report.frequencies is not None:
+        lines += [
+            "",
+            f"class pixel frequencies and median-frequency weights (train, {report.weight_maps} label maps):",
+            f"{'id':>3}  {'class':<12}{'freq':>8}{'weight':>9}",
+        ]
+        for i, name in enumerate(CLASS_NAMES):
+            lines.append(f"{i:>3}  {name:<12}{report.frequencies[i]:>8.4f}{report.weights[i]:>9.4f}")
+        lines.append(f"{VOID_ID:>3}  {VOID_NAME:<12}{'-':>8}{0.0:>9.4f}  (ignored)")
+    if report.warnings:
+        lines += ["", f"warnings ({len(report.warnings)}):"] + [f"  {w}" for w in report.warnings]
+    lines.append("")
+    if report.errors:
+        lines += [f"errors ({len(report.errors)}):"] + [f"  {e}" for e in report.errors]
+        lines.append(f"FAILED: {len(report.errors)} problem(s) in {report.root}")
+    else:
+        lines.append("OK: every pair is readable and consistent")
+    return "\n".join(lines)
