@@ -1,13 +1,17 @@
 """Networks: FC-DenseNet, FC-Log-DenseNet, dense backbones; one registry.
 
-``create_model(name, num_classes=11, **options)`` is the single way in.
+``create_model(name, num_classes=11, **options)`` is the single way in; importing this
+package also adds our backbones to segmentation-models-pytorch's encoder registry.
 """
 
-from segnet.models import fc_densenet as _fc_densenet
 from segnet.models.deep_supervision import deep_supervision_loss
+from segnet.models.fc_densenet import FCDenseNet, fc_densenet56, fc_densenet67, fc_densenet103
+from segnet.models.fc_log_densenet import FCLogDenseNet, fc_log_densenet103
 from segnet.models.registry import create_model, list_models, register_model
 
-for _fn in (_fc_densenet.fc_densenet, _fc_densenet.fc_densenet56, _fc_densenet.fc_densenet67, _fc_densenet.fc_densenet103):
-    register_model(_fn)
+register_model(FCDenseNet, "fc_densenet")
+register_model(FCLogDenseNet, "fc_log_densenet")
+for _builder in (fc_densenet56, fc_densenet67, fc_densenet103, fc_log_densenet103):
+    register_model(_builder)
 
 __all__ = ["create_model", "list_models", "register_model", "deep_supervision_loss"]

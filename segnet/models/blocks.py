@@ -102,10 +102,12 @@ class TransitionDown(nn.Sequential):
     Pooling floors odd sizes; ``TransitionUp`` crops back to the skip's size.
     """
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, dropout: float = 0.0, pool: str = "max"):
+    def __init__(
+        self, in_channels: int, out_channels: int | None = None, dropout: float = 0.0, pool: str = "max", bias: bool = True
+    ) -> None:
         pooling = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[pool]
         super().__init__(
-            *bn_relu_conv(in_channels, out_channels or in_channels, 1),
+            *bn_relu_conv(in_channels, out_channels or in_channels, 1, bias),
             nn.Dropout(dropout),
             pooling(2, 2),
         )

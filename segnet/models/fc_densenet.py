@@ -51,6 +51,7 @@ class FCDenseNet(nn.Module):
         deep_supervision: bool = False,
         memory_efficient: bool = False,
     ) -> None:
+        """``down_layers``: layers per down block; the up path mirrors it."""
         super().__init__()
         k, block = growth_rate, dict(dropout=dropout, memory_efficient=memory_efficient)
         self.first_conv = nn.Conv2d(in_channels, first_channels, 3, padding=1)
@@ -101,19 +102,10 @@ class FCDenseNet(nn.Module):
         return with_aux(logits, self.aux_heads, stacks) if aux else logits
 
 
-def fc_densenet(num_classes: int = 11, **options) -> FCDenseNet:
-    """Generic FC-DenseNet; ``down_layers`` is mirrored by the up path."""
-    if "down_layers" in options:
-        options["down_layers"] = tuple(options["down_layers"])
-    return FCDenseNet(num_classes, **options)
-
-
-# The registry checks option names against these signatures.
-fc_densenet.__signature__ = inspect.signature(FCDenseNet)
-_NAMED_SIGNATURE = fc_densenet.__signature__.replace(
-    parameters=[
-        p for p in fc_densenet.__signature__.parameters.values() if p.name not in {f.name for f in fields(FCDenseNetConfig)}
-    ]
+# The registry checks option names against this signature: the config is in the name.
+_SIGNATURE = inspect.signature(FCDenseNet)
+_NAMED_SIGNATURE = _SIGNATURE.replace(
+    parameters=[p for p in _SIGNATURE.parameters.values() if p.name not in {f.name for f in fields(FCDenseNetConfig)}]
 )
 
 

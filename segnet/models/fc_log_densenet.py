@@ -1,0 +1,125 @@
+"""FC-Log-DenseNet (Hu et al., "Log-DenseNet", sec. 4.2): FC-DenseNet-103's 11 blocks with
+Log-DenseNet V1 connections instead of dense ones.
+
+Choices (the paper leaves them open or states them in passing):
+- Layers are indexed globally: x_0 is the initial 3x3 conv (``first_channels`` = 48, as in
+  FC-DenseNet), then x_1 ... x_91 through the blocks 4,5,7,10,12 | 15 | 12,10,7,5,4.
+  Layer i reads x_{i-1}, x_{i-2}, x_{i-4}, ... and, after the first block, x_4 (the last
+  layer of the first block, the paper's high-resolution skip).
+- A layer is BN -> ReLU -> 3x3 conv (growth 24) -> Dropout(0.2) on its concatenated
+  inputs, the FC-DenseNet layer (no bottleneck: inputs are few, sec. A "Bottlenecks").
+- Transitions are per earlier layer and only where a later layer needs it ("independent
+  transition", sec. 3.3). Down: BN -> ReLU -> 1x1 conv with as many outputs as inputs (the
+  paper's pooling transition keeps the channel size) -> 2x2 average pool, chained one
+  level at a time. Up: when a layer is needed at a finer level than its own, a 3x3
+  stride-2 transposed conv (channels kept) per level, cropped to that level's size; a
+  layer that already has a version at that level (it was made there, or pooled down to
+  it on the way down) reuses it instead.
+- Every prediction (the final 1x1 classifier and the deep-supervision heads at the end of
+  every other block) reads "x_i along with x_i's input features" (sec. 3.3), where x_i is
+  the block's last layer. Deep supervision is on by default, as in the paper.
+- Versions are kept until the forward ends (simple; autograd keeps most of them anyway).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from segnet.models.blocks import DenseLayer, TransitionDown, TransitionUp
+from segnet.models.deep_supervision import with_aux
+from segnet.models.log_dense import log_inputs
+
+
+class FCLogDenseNet(nn.Module):
+    def __init__(
+        self,
+        num_classes: int = 11,
+        growth_rate: int = 24,
+        down_layers: tuple[int, ...] = (4, 5, 7, 10, 12),
+        bottleneck_layers: int = 15,
+        first_channels: int = 48,
+        dropout: float = 0.2,
+        in_channels: int = 3,
+        deep_supervision: bool = True,
+        memory_efficient: bool = False,
+    ) -> None:
+        super().__init__()
+        down = list(down_layers)  # the up path mirrors it
+        blocks = down + [bottleneck_layers] + down[::-1]
+        block_levels = list(range(len(down) + 1)) + list(range(len(down) - 1, -1, -1))
+        self.level = [0]  # level = number of 2x poolings; x_0 at level 0
+        self.block_ends = []
+        for n, level in zip(blocks, block_levels):
+            self.level += [level] * n
+            self.block_ends.append(len(self.level) - 1)
+        skip = self.block_ends[0]  # x_4 in FC-Log-DenseNet-103
+        num_layers = len(self.level) - 1
+        self.inputs = [[]] + [log_inputs(i, (skip,) if i > skip else ()) for i in range(1, num_layers + 1)]
+        self.channels = [first_channels] + [growth_rate] * num_layers
+
+        self.first_conv = nn.Conv2d(in_channels, first_channels, 3, padding=1)
+        self.layers = nn.ModuleList(
+            DenseLayer(sum(self.channels[j] for j in self.inputs[i]), growth_rate, dropout, None, memory_efficient)
+            for i in range(1, num_layers + 1)
+        )
+        head_ends = self.block_ends if deep_supervision else self.block_ends[-1:]
+        heads = nn.ModuleList(nn.Conv2d(sum(self.channels[j] for j in self._head_inputs(e)), num_classes, 1) for e in head_ends)
+        self.classifier = heads[-1]
+        self.aux_heads = heads[:-1] if deep_supervision else None
+
+        # One transition module per (layer, level) version that some later read needs.
+        self.transitions_down, self.transitions_up = nn.ModuleDict(), nn.ModuleDict()
+        reads = [(j, self.level[i]) for i in range(1, num_layers + 1) for j in self.inputs[i]]
+        reads += [(j, self.level[e]) for e in head_ends for j in self._head_inputs(e)]
+        for j, level in reads:
+            own = self.level[j]
+            for m in range(own + 1, level + 1):
+                key = f"{j}_{m}"
+                if key not in self.transitions_down:
+                    self.transitions_down[key] = TransitionDown(self.channels[j], pool="avg")
+            for m in range(own - 1, level - 1, -1):
+                key = f"{j}_{m}"
+                if key not in self.transitions_up:
+                    self.transitions_up[key] = TransitionUp(self.channels[j], self.channels[j])
+
+    def _head_inputs(self, e: int) -> list[int]:
+        return [e] + self.inputs[e]
+
+    def forward(self, x: torch.Tensor):
+        aux = self.aux_heads is not None and self.training
+        sizes = [x.shape[-2:]]
+        for _ in range(max(self.level)):
+            sizes.append(torch.Size([sizes[-1][0] // 2, sizes[-1][1] // 2]))  # pooling floors
+        versions: dict[tuple[int, int], torch.Tensor] = {(0, 0): self.first_conv(x)}
+
+        def get(j: int, level: int) -> torch.Tensor:
+            if (j, level) not in versions:
+                if level > self.level[j]:
+                    versions[j, level] = self.transitions_down[f"{j}_{level}"](get(j, level - 1))
+                else:
+                    versions[j, level] = self.transitions_up[f"{j}_{level}"](get(j, level + 1), sizes[level])
+            return versions[j, level]
+
+        for i, layer in enumerate(self.layers, start=1):
+            versions[i, self.level[i]] = layer([get(j, self.level[i]) for j in self.inputs[i]])
+
+        def head_input(e: int) -> torch.Tensor:
+            return torch.cat([get(j, self.level[e]) for j in self._head_inputs(e)], 1)
+
+        logits = self.classifier(head_input(self.block_ends[-1]))
+        if not aux:
+            return logits
+        return with_aux(logits, self.aux_heads, [head_input(e) for e in self.block_ends[:-1]])
+
+
+def fc_log_densenet103(
+    num_classes: int = 11,
+    dropout: float = 0.2,
+    in_channels: int = 3,
+    deep_supervision: bool = True,
+    memory_efficient: bool = False,
+) -> FCLogDenseNet:
+    """FC-Log-DenseNet-103: growth 24, blocks 4,5,7,10,12 | 15 | 12,10,7,5,4 (paper: 4.7 M)."""
+    return FCLogDenseNet(num_classes, 24, (4, 5, 7, 10, 12), 15, 48, dropout, in_channels, deep_supervision, memory_efficient)
+
