@@ -41,7 +41,9 @@ class MaskToLong(A.DualTransform):
         return img
 
     def apply_to_mask(self, mask, **params):
-        return mask.long() if torch.is_tensor(mask) else torch.from_numpy(np.asarray(mask, dtype=np.int64))
+        # Through numpy: torch's intra-op threads make a 224x224 .long() take milliseconds on a busy CPU.
+        array = mask.numpy() if torch.is_tensor(mask) else np.asarray(mask)
+        return torch.from_numpy(array.astype(np.int64))
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ()

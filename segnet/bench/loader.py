@@ -1,0 +1,67 @@
+"""``segnet bench loader``: the CamVid train split through Dataset + DataLoader, in frames/s.
+
+Defaults are the training defaults: train_transform() (224 crops, flip), batch size 4 and
+make_loader's defaults (2 workers, persistent). Epoch 1 includes starting the workers; the figure
+reported is the best of the later, warm epochs. Recorded in docs/results/data.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+from segnet.paths import default_data_root
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=None, help="CamVid folder (default: the data root)")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--num-workers", type=int, default=None, help="default: make_loader's default")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the split (the first is warm-up)")
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--scale", type=float, default=1.0)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(args: argparse.Namespace) -> int:
+    from segnet.data import CamVid, make_loader, train_transform
+
+    root = args.root if args.root is not None else default_data_root()
+    dataset = CamVid(root, args.split, train_transform(crop_size=args.crop_size, scale=args.scale))
+    extra = {} if args.num_workers is None else {"num_workers": args.num_workers}
+    loader = make_loader(dataset, batch_size=args.batch_size, shuffle=True, **extra)
+
+    start = time.perf_counter()
+    for i in range(len(dataset)):
+        dataset[i]
+    single = len(dataset) / (time.perf_counter() - start)
+
+    rates = []
+    for _ in range(max(1, args.epochs)):
+        frames, start = 0, time.perf_counter()
+        for images, _ in loader:
+            frames += images.shape[0]
+        rates.append(frames / (time.perf_counter() - start))
+    warm = max(rates[1:]) if len(rates) > 1 else rates[0]
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"machine: {_cpu_name()}, {cores} cores available")
+    print(f"CamVid {args.split}: {len(dataset)} frames, batch {args.batch_size}, workers {loader.num_workers}, "
+          f"crop {args.crop_size}, scale {args.scale}")
+    print(f"Dataset only (main process): {single:.0f} frames/s")
+    print("DataLoader per epoch: " + ", ".join(f"{r:.0f}" for r in rates) + " frames/s (epoch 1 starts workers)")
+    print(f"DataLoader: {warm:.0f} frames/s")
+    return 0

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+
+from segnet.data import eval_transform, train_transform
+from segnet.errors import SegnetError
+
+# Image colour encodes the label: red channel = 20 * id, so the mask can be read back from the image.
+STEP = 20
+
+
+def _pattern(height=360, width=480, seed=0):
+    rng = np.random.default_rng(seed)
+    # blocks of 8x8 so that area/bilinear down-scaling by 0.5 keeps block interiors pure
+    blocks = rng.integers(0, 12, (height // 8, width // 8)).astype(np.uint8)
+    label = np.kron(blocks, np.ones((8, 8), np.uint8))
+    image = np.zeros((height, width, 3), np.uint8)
+    image[..., 0] = label * STEP
+    image[..., 1] = (np.arange(width) // 2).astype(np.uint8)[None, :]  # rises left to right: flips show
+    return image, label
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_image_and_mask_stay_aligned(scale):
+    image, label = _pattern()
+    transform = train_transform(crop_size=(64, 96), scale=scale)
+    transform.set_random_seed(3)
+    flipped = 0
+    for _ in range(20):
+        out = transform(image=image, mask=label)
+        x, y = out["image"], out["mask"]
+        assert x.shape == (3, 64, 96) and x.dtype == torch.float32
+        assert y.shape == (64, 96) and y.dtype == torch.int64
+        ids_from_image = torch.round(x[0] * 255 / STEP).long()
+        if scale == 1.0:
+            assert torch.equal(ids_from_image, y)
+        else:  # bilinear blur only at block edges: the mask matches almost everywhere
+            assert (ids_from_image == y).float().mean() > 0.9
+        flipped += bool((x[1, 0, 1:] < x[1, 0, :-1]).any())
+    assert 0 < flipped < 20  # horizontal flips happen, not always
+
+
+def test_default_is_unit_scaled_224_crop():
+    image, label = _pattern()
+    out = train_transform()(image=image, mask=label)
+    assert out["image"].shape == (3, 224, 224) and out["mask"].dtype == torch.int64
+    assert 0.0 <= out["image"].min() and out["image"].max() <= 1.0
+
+
+def test_no_flip_option():
+    image, label = _pattern()
+    transform = train_transform(crop_size=32, hflip=False)
+    for _ in range(10):
+        x = transform(image=image, mask=label)["image"]
+        assert (x[1, 0, 1:] >= x[1, 0, :-1]).all()
+
+
+def test_crop_larger_than_image_names_the_value():
+    image, label = _pattern()
+    with pytest.raises(SegnetError, match="crop_size 224x224.*180x240"):
+        train_transform(crop_size=224, scale=0.5)(image=image, mask=label)
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": 0.0}, {"scale": 1.5}, {"crop_size": 0}])
+def test_bad_arguments(kwargs):
+    with pytest.raises(SegnetError):
+        train_transform(**kwargs)
+
+
+def test_eval_transform_full_frame_and_normalisation():
+    image, label = _pattern()
+    out = eval_transform(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(image=image, mask=label)
+    assert out["image"].shape == (3, 360, 480) and torch.equal(out["mask"], torch.from_numpy(label).long())
+    expected = (torch.from_numpy(image).permute(2, 0, 1).float() / 255 - 0.5) / 0.25
+    assert torch.allclose(out["image"], expected, atol=1e-5)
