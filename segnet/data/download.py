@@ -37,12 +37,14 @@ def _fetch(url: str, dest: Path, root: Path, progress: bool) -> None:
         with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            received = 0
             with tqdm(total=total, unit="B", unit_scale=True, desc="CamVid", disable=not progress) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
-            if total is not None and dest.stat().st_size != total:
-                raise SegnetError(f"download of {url} incomplete: {dest.stat().st_size} of {total} bytes")
+            if total is not None and received != total:
+                raise SegnetError(f"download of {url} incomplete: {received} of {total} bytes")
     except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SegnetError(f"cannot download {url}: {reason}. " + MANUAL_HELP.format(root=root)) from exc
