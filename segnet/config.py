@@ -1,0 +1,266 @@
+"""Training configuration: an OmegaConf structured config (dataclasses) with checked values.
+
+The dataclass defaults *are* the paper recipe (Jegou et al. 2017, FC-DenseNet on CamVid;
+Log-DenseNet appendix C.1): RMSprop, lr 1e-3 decayed by 0.995 per epoch, L2 1e-4 on conv
+weights, 224x224 random crops + horizontal flip, batch 3, up to 750 epochs with early
+stopping on validation mIoU (patience 100), then fine-tuning on full frames at lr 1e-4
+(patience 50). A recipe file in ``configs/`` only states what differs; it may name a
+``base:`` recipe (path relative to itself) to start from.
+
+    cfg = load_config("configs/fc_densenet103.yaml", ["train.epochs=10", "data.scale=0.5"])
+
+Unknown keys, wrong types and impossible values raise one SegnetError naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from segnet.errors import SegnetError
+
+FRAME_HEIGHT, FRAME_WIDTH = 360, 480
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+CLASS_WEIGHT_CHOICES = ("none", "median_frequency")
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "fc_densenet103"
+    # Keyword options for segnet.models.create_model (deep_supervision, dropout, ...).
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    root: Optional[str] = None  # None: segnet.paths.default_data_root()
+    train_split: str = "train"
+    val_split: str = "val"
+    # Train (and validate) the network on frames resized by this factor; checkpoints record
+    # it as input_scale. Validation always scores the full-resolution labels.
+    scale: float = 1.0
+    hflip: bool = True
+    num_workers: int = 2
+    val_batch_size: int = 1
+    limit_train: Optional[int] = None  # use only the first N frames (tests, smoke runs)
+    limit_val: Optional[int] = None
+    # GPU: decode the split once to a uint8 tensor on the device, crop/flip there.
+    preload_to_device: bool = False
+    mean: List[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    std: List[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+
+
+@dataclass
+class StageConfig:
+    """One training stage; ``train`` (random crops) then ``finetune`` (full frames)."""
+
+    enabled: bool = True
+    epochs: int = 750
+    lr: float = 1e-3
+    lr_decay: float = 0.995  # multiplied into the lr after every epoch
+    patience: Optional[int] = 100  # epochs without a better val mIoU; None: no early stop
+    crop_size: Optional[int] = 224  # square random crop (in scaled pixels); None: full frames
+    batch_size: int = 3
+    max_minutes: Optional[float] = None  # wall-clock budget for this stage
+
+
+@dataclass
+class OptimConfig:
+    name: str = "rmsprop"
+    # L2 coefficient as the official Lasagne code uses it: weight_decay * sum(w**2) added to
+    # the loss, on convolution weights only (not BN, not biases). Applied as a param group
+    # with torch weight_decay = 2 * weight_decay, which is the gradient of that term.
+    weight_decay: float = 1e-4
+    alpha: float = 0.9  # RMSprop decay (Lasagne's rho)
+    eps: float = 1e-6  # Lasagne's epsilon (it sits inside the sqrt there; outside in torch)
+    momentum: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    class_weights: str = "median_frequency"  # none | median_frequency (on the train labels)
+    final_weight: float = 0.5  # deep supervision: weight of the final output vs the aux heads
+    final_only_last_epoch: bool = False  # Log-DenseNet: last epoch trains the final output alone
+
+
+@dataclass
+class DebugConfig:
+    nan_at_step: Optional[int] = None  # make the loss NaN at this global step (tests)
+    interrupt_at_step: Optional[int] = None  # raise KeyboardInterrupt after this step (tests)
+
+
+@dataclass
+class TrainConfig:
+    name: Optional[str] = None  # run name; default: the recipe file's stem
+    base: Optional[str] = None  # recipe this one starts from (resolved at load time)
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto | off | bf16 | fp16 (GradScaler only for fp16)
+    channels_last: bool = False
+    compile: bool = False
+    deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn.benchmark
+    threads: Optional[int] = None  # torch.set_num_threads
+    run_dir: Optional[str] = None  # default: runs/<name>-<timestamp>
+    max_minutes: Optional[float] = None  # wall-clock budget for the whole command
+    val_every: int = 1
+    progress: Optional[bool] = None  # tqdm bars; None: only when stderr is a terminal
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: StageConfig = field(default_factory=StageConfig)
+    finetune: StageConfig = field(
+        default_factory=lambda: StageConfig(lr=1e-4, patience=50, crop_size=None, batch_size=1)
+    )
+    debug: DebugConfig = field(default_factory=DebugConfig)
+
+
+STAGES = ("train", "finetune")
+
+
+def _raise(exc: OmegaConfBaseException, source: str) -> None:
+    from omegaconf.errors import ConfigKeyError
+
+    key = getattr(exc, "full_key", None) or ""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, ConfigKeyError) and key:
+        raise SegnetError(f"{source}: unknown config key '{key}'") from None
+    where = f" (key '{key}')" if key and key not in msg else ""
+    raise SegnetError(f"{source}: {msg}{where}") from None
+
+
+def _load_recipe(path: Path, seen: tuple = ()) -> DictConfig:
+    if not path.is_file():
+        raise SegnetError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise SegnetError(f"{path}: 'base' recipes form a loop")
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as exc:
+        raise SegnetError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, DictConfig):
+        raise SegnetError(f"{path}: a config must be a mapping of keys to values")
+    base = raw.get("base")
+    if base:
+        parent = _load_recipe((path.parent / str(base)), seen + (path.resolve(),))
+        raw = OmegaConf.merge(parent, raw)
+    return raw
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> DictConfig:
+    """Schema defaults <- recipe file (and its ``base`` chain) <- ``key=value`` overrides."""
+    cfg = OmegaConf.structured(TrainConfig)
+    source = "config"
+    try:
+        if path is not None:
+            path = Path(path)
+            source = str(path)
+            cfg = OmegaConf.merge(cfg, _load_recipe(path))
+            if cfg.name is None:
+                cfg.name = path.stem
+        if overrides:
+            bad = [o for o in overrides if "=" not in o]
+            if bad:
+                raise SegnetError(f"override '{bad[0]}' is not of the form key=value")
+            source = "override"
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as exc:
+        _raise(exc, source)
+    cfg.base = None  # already applied
+    if cfg.name is None:
+        cfg.name = "train"
+    validate_config(cfg)
+    return cfg
+
+
+def config_from_dict(d: dict) -> DictConfig:
+    """Rebuild a validated config from the plain dict stored in a checkpoint / config.yaml."""
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(d))
+    except OmegaConfBaseException as exc:
+        _raise(exc, "stored config")
+    validate_config(cfg)
+    return cfg
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _check(ok: bool, key: str, value: Any, need: str) -> None:
+    if not ok:
+        raise SegnetError(f"config key '{key}' = {value!r}: {need}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Value checks the type system cannot express; every message names the key."""
+    _check(cfg.amp in AMP_CHOICES, "amp", cfg.amp, f"must be one of {', '.join(AMP_CHOICES)}")
+    _check(cfg.val_every >= 1, "val_every", cfg.val_every, "must be >= 1")
+    _check(cfg.max_minutes is None or cfg.max_minutes > 0, "max_minutes", cfg.max_minutes, "must be > 0")
+    _check(cfg.threads is None or cfg.threads >= 1, "threads", cfg.threads, "must be >= 1")
+    _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda"), "device", cfg.device,
+           "must be auto, cpu, cuda or cuda:N")
+
+    d = cfg.data
+    _check(0 < d.scale <= 1.0, "data.scale", d.scale, "must be in (0, 1]")
+    _check(d.num_workers >= 0, "data.num_workers", d.num_workers, "must be >= 0")
+    _check(d.val_batch_size >= 1, "data.val_batch_size", d.val_batch_size, "must be >= 1")
+    for key in ("limit_train", "limit_val"):
+        v = d[key]
+        _check(v is None or v >= 1, f"data.{key}", v, "must be >= 1 (or null for all frames)")
+    for key in ("mean", "std"):
+        _check(len(d[key]) == 3, f"data.{key}", list(d[key]), "needs 3 values (R, G, B)")
+    _check(all(s > 0 for s in d.std), "data.std", list(d.std), "values must be > 0")
+
+    # the scaled frame size as the data layer makes it (albumentations RandomScale truncates)
+    height, width = int(FRAME_HEIGHT * d.scale), int(FRAME_WIDTH * d.scale)
+    for stage in STAGES:
+        s = cfg[stage]
+        _check(s.epochs >= 0, f"{stage}.epochs", s.epochs, "must be >= 0")
+        _check(s.lr > 0, f"{stage}.lr", s.lr, "must be > 0")
+        _check(0 < s.lr_decay <= 1, f"{stage}.lr_decay", s.lr_decay, "must be in (0, 1]")
+        _check(s.patience is None or s.patience >= 1, f"{stage}.patience", s.patience, "must be >= 1 or null")
+        _check(s.batch_size >= 1, f"{stage}.batch_size", s.batch_size, "must be >= 1")
+        _check(s.max_minutes is None or s.max_minutes > 0, f"{stage}.max_minutes", s.max_minutes, "must be > 0")
+        if s.crop_size is not None:
+            _check(s.crop_size >= 8, f"{stage}.crop_size", s.crop_size, "must be >= 8 (or null for full frames)")
+            _check(
+                s.crop_size <= min(height, width), f"{stage}.crop_size", s.crop_size,
+                f"larger than the {height}x{width} frames at data.scale={d.scale}",
+            )
+
+    o = cfg.optim
+    _check(o.name in OPTIMIZERS, "optim.name", o.name, f"must be one of {', '.join(OPTIMIZERS)}")
+    _check(o.weight_decay >= 0, "optim.weight_decay", o.weight_decay, "must be >= 0")
+    _check(0 <= o.alpha < 1, "optim.alpha", o.alpha, "must be in [0, 1)")
+    _check(o.eps > 0, "optim.eps", o.eps, "must be > 0")
+    _check(o.momentum >= 0, "optim.momentum", o.momentum, "must be >= 0")
+
+    lo = cfg.loss
+    _check(lo.class_weights in CLASS_WEIGHT_CHOICES, "loss.class_weights", lo.class_weights,
+           f"must be one of {', '.join(CLASS_WEIGHT_CHOICES)}")
+    _check(0 <= lo.final_weight <= 1, "loss.final_weight", lo.final_weight, "must be in [0, 1]")
+    _check(not lo.final_only_last_epoch or bool(cfg.model.options.get("deep_supervision")),
+           "loss.final_only_last_epoch", lo.final_only_last_epoch, "needs model.options.deep_supervision=true")
+    _check(any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES), "train.enabled", cfg.train.enabled,
+           "no stage to run (enable train or finetune with epochs > 0)")
+
+    _check_model_name(cfg.model.name)
+
+
+def _check_model_name(name: str) -> None:
+    try:
+        from segnet.models import list_models
+    except ImportError:  # models package not importable: create_model will report it
+        return
+    if name.startswith("smp/"):
+        _check(len(name.split("/")) == 3, "model.name", name, "smp models are named smp/<arch>/<encoder>")
+        return
+    known = list(list_models())
+    _check(name in known, "model.name", name, f"unknown model (known: {', '.join(known)})")

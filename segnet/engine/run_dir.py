@@ -1,0 +1,143 @@
+"""The run directory: resolved config, per-epoch metrics.csv, TensorBoard events, curves.png.
+
+    RUN_DIR/config.yaml        resolved config (what --resume reads back)
+    RUN_DIR/metrics.csv        one row per epoch (both stages; `stage` column)
+    RUN_DIR/curves.png         train loss and val mIoU per epoch
+    RUN_DIR/tensorboard/       SummaryWriter events
+    RUN_DIR/last.pt            resumable training state
+    RUN_DIR/best.pt            best val mIoU so far (the model to evaluate)
+    RUN_DIR/best_<stage>.pt    copy of best.pt when a stage ends
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from segnet.data.classes import CLASS_NAMES
+
+BASE_COLUMNS = [
+    "stage", "epoch", "step", "lr", "train_loss", "val_miou", "val_pixel_accuracy",
+    "val_mean_class_accuracy", "images_per_s", "epoch_seconds", "elapsed_minutes",
+]
+COLUMNS = BASE_COLUMNS + [f"iou_{name}" for name in CLASS_NAMES]
+STAGE_ORDER = {"train": 0, "finetune": 1}
+
+
+def default_run_dir(name: str, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{name}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{name}-{stamp}-{n}"
+    return path
+
+
+def save_config(cfg, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+class RunLog:
+    """Rank 0's writer of metrics.csv, TensorBoard scalars and curves.png."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None = None, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.csv_path = self.run_dir / "metrics.csv"
+        self.rows: list[dict] = self._read_rows()
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge_step)
+
+    def _read_rows(self) -> list[dict]:
+        if not self.csv_path.is_file():
+            return []
+        with self.csv_path.open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    def truncate(self, stage: str, epoch: int) -> None:
+        """Drop rows a resumed run will write again (after the checkpoint's stage/epoch)."""
+        limit = (STAGE_ORDER.get(stage, 0), epoch)
+        self.rows = [r for r in self.rows if (STAGE_ORDER.get(r["stage"], 0), int(r["epoch"])) <= limit]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(self.rows)
+        tmp.replace(self.csv_path)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        if self.writer is not None and value is not None and not math.isnan(value):
+            self.writer.add_scalar(tag, value, step)
+
+    def epoch(self, row: dict, step: int) -> None:
+        """Append one epoch: csv row (missing values empty), TensorBoard, curves.png."""
+        row = {k: _fmt(row.get(k)) for k in COLUMNS}
+        new_file = not self.csv_path.is_file()
+        with self.csv_path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            if new_file:
+                w.writeheader()
+            w.writerow(row)
+        self.rows.append(row)
+        for key in ("train_loss", "lr", "images_per_s"):
+            if row[key]:
+                self.scalar(f"train/{key}", float(row[key]), step)
+        for key in ("val_miou", "val_pixel_accuracy", "val_mean_class_accuracy"):
+            if row[key]:
+                self.scalar(f"val/{key[4:]}", float(row[key]), step)
+        for name in CLASS_NAMES:
+            if row[f"iou_{name}"]:
+                self.scalar(f"val_iou/{name}", float(row[f"iou_{name}"]), step)
+        if self.writer is not None:
+            self.writer.flush()
+        self.plot()
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        x = list(range(1, len(self.rows) + 1))
+        loss = [float(r["train_loss"]) if r["train_loss"] else math.nan for r in self.rows]
+        miou = [float(r["val_miou"]) if r["val_miou"] else math.nan for r in self.rows]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        ax1.plot(x, loss)
+        ax1.set(title="train loss", xlabel="epoch (all stages)")
+        vx = [i for i, m in zip(x, miou) if not math.isnan(m)]
+        ax2.plot(vx, [m for m in miou if not math.isnan(m)], marker="." if len(vx) < 50 else None)
+        ax2.set(title="val mIoU", xlabel="epoch (all stages)")
+        starts = [i for i, r in zip(x, self.rows) if r["stage"] == "finetune" and r["epoch"] == "1"]
+        for ax in (ax1, ax2):
+            ax.grid(alpha=0.3)
+            for s in starts:
+                ax.axvline(s, color="gray", linestyle="--", linewidth=0.8)
+        fig.tight_layout()
+        tmp = self.run_dir / ".curves.tmp.png"
+        fig.savefig(tmp, dpi=90)
+        plt.close(fig)
+        tmp.replace(self.run_dir / "curves.png")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

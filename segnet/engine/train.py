@@ -1,0 +1,95 @@
+"""``segnet train``: a run from a config, or the continuation of a stopped run.
+
+    from segnet.config import load_config
+    from segnet.engine.train import train, resume
+    summary = train(load_config("configs/quick_cpu.yaml", ["train.epochs=2"]))
+    summary = resume("runs/quick_cpu-20250101-120000")
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch.distributed as dist
+
+from segnet.config import config_from_dict, to_plain
+from segnet.engine import distributed
+from segnet.engine.checkpoint import load_checkpoint
+from segnet.engine.run_dir import default_run_dir, save_config
+from segnet.engine.trainer import Trainer
+from segnet.errors import SegnetError
+
+
+def _shared_run_dir(cfg, info: distributed.DistInfo) -> Path:
+    """Rank 0 names the run directory; the other ranks learn it from rank 0."""
+    path = [str(cfg.run_dir) if cfg.run_dir else (str(default_run_dir(cfg.name)) if info.is_main else None)]
+    if info.enabled:
+        dist.broadcast_object_list(path, src=0)
+    return Path(path[0])
+
+
+def train(cfg, command: str = "") -> dict:
+    """Train from scratch as ``cfg`` says; returns the summary of Trainer.fit()."""
+    started = time.monotonic()
+    info, device = distributed.init_distributed(cfg.device)
+    try:
+        run_dir = _shared_run_dir(cfg, info)
+        if info.is_main:
+            if (run_dir / "last.pt").exists():
+                raise SegnetError(f"{run_dir} already holds a run (last.pt); use --resume {run_dir} or another run_dir")
+            cfg.run_dir = str(run_dir)
+            save_config(cfg, run_dir)
+        distributed.barrier()
+        trainer = Trainer(cfg, run_dir, info, device, command=command, started=started)
+        return trainer.fit()
+    finally:
+        distributed.close_distributed()
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str = "") -> dict:
+    """Continue the run in ``run_dir`` from its last.pt (exactly, in deterministic mode).
+
+    ``overrides`` (key=value) may change things like max_minutes, epochs or num_workers.
+    """
+    started = time.monotonic()
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    if "config" not in ckpt or "stage" not in ckpt:
+        raise SegnetError(f"{run_dir / 'last.pt'} is not a training checkpoint (no config/stage state)")
+    cfg = config_from_dict(ckpt["config"])
+    if overrides:
+        from omegaconf import OmegaConf
+
+        from segnet.config import _raise, validate_config
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        except OmegaConfBaseException as exc:
+            _raise(exc, "override")
+        validate_config(cfg)
+    cfg.run_dir = str(run_dir)
+    if ckpt.get("finished") and not _more_to_do(cfg, ckpt):
+        return {"run_dir": str(run_dir), "stopped": "already finished", "best_miou": ckpt["meta"].get("best_miou"),
+                "best": str(run_dir / "best.pt"), "step": ckpt["step"]}
+    info, device = distributed.init_distributed(cfg.device)
+    try:
+        if info.is_main:
+            save_config(cfg, run_dir)
+        trainer = Trainer(cfg, run_dir, info, device, resume=ckpt, command=command, started=started)
+        return trainer.fit()
+    finally:
+        distributed.close_distributed()
+
+
+def _more_to_do(cfg, ckpt) -> bool:
+    """A finished run continues only if the overrides added epochs or enabled a later stage."""
+    from segnet.config import STAGES
+
+    index = STAGES.index(ckpt["stage"])
+    later = any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES[index + 1 :])
+    return later
+
+
+__all__ = ["train", "resume", "to_plain"]
