@@ -42,6 +42,15 @@ def test_item_matches_reader(tiny_camvid):
     assert torch.equal(mask, torch.from_numpy(read_label(dataset.pairs[1][1])).long())
 
 
+def test_cache_gives_same_items_and_checks_early(tiny_camvid):
+    plain, cached = CamVid(tiny_camvid, "val"), CamVid(tiny_camvid, "val", cache=True)
+    for i in range(len(plain)):
+        assert all(torch.equal(a, b) for a, b in zip(plain[i], cached[i]))
+    (tiny_camvid / "val" / "val_000.png").write_bytes(b"broken")
+    with pytest.raises(SegnetError, match="val_000.png"):
+        CamVid(tiny_camvid, "val", cache=True)
+
+
 def test_unknown_split(tiny_camvid):
     with pytest.raises(SegnetError, match="unknown split 'training'"):
         CamVid(tiny_camvid, "training")
