@@ -200,6 +200,8 @@ def _check(ok: bool, key: str, value: Any, need: str) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """Value checks the type system cannot express; every message names the key."""
+    # YAML reads a bare off/on as a boolean, which the str field stores as "False"/"True".
+    cfg.amp = {"False": "off", "false": "off", "True": "auto", "true": "auto"}.get(cfg.amp, cfg.amp)
     _check(cfg.amp in AMP_CHOICES, "amp", cfg.amp, f"must be one of {', '.join(AMP_CHOICES)}")
     _check(cfg.val_every >= 1, "val_every", cfg.val_every, "must be >= 1")
     _check(cfg.max_minutes is None or cfg.max_minutes > 0, "max_minutes", cfg.max_minutes, "must be > 0")
