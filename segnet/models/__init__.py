@@ -4,6 +4,7 @@
 package also adds our backbones to segmentation-models-pytorch's encoder registry.
 """
 
+from segnet.models import backbones  # noqa: F401  (adds our encoders to smp's registry)
 from segnet.models.deep_supervision import deep_supervision_loss
 from segnet.models.fc_densenet import FCDenseNet, fc_densenet56, fc_densenet67, fc_densenet103
 from segnet.models.fc_log_densenet import FCLogDenseNet, fc_log_densenet103

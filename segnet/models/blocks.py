@@ -9,6 +9,8 @@ step: the concatenation and the normalised copy are then never kept for backward
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,11 +58,28 @@ class DenseLayer(nn.Module):
     def _concat_first(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.first(torch.cat(inputs, 1))
 
+    @contextlib.contextmanager
+    def _bn_statistics_kept(self):
+        # The backward recomputation runs BN in training mode again; without this its
+        # running mean/var would take a second step per iteration.
+        saved = [b.clone() for b in self.first[0].buffers()]
+        try:
+            yield
+        finally:  # checkpoint's early stop ends the recomputation by raising
+            with torch.no_grad():
+                for buffer, value in zip(self.first[0].buffers(), saved):
+                    buffer.copy_(value)
+
+    def _checkpoint_contexts(self):
+        return contextlib.nullcontext(), self._bn_statistics_kept()
+
     def forward(self, inputs: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
         if isinstance(inputs, torch.Tensor):
             inputs = [inputs]
         if self.memory_efficient and any(t.requires_grad for t in inputs) and torch.is_grad_enabled():
-            out = cp.checkpoint(self._concat_first, *inputs, use_reentrant=False)
+            out = cp.checkpoint(
+                self._concat_first, *inputs, use_reentrant=False, context_fn=self._checkpoint_contexts
+            )
         else:
             out = self._concat_first(*inputs)
         return self.drop(self.second(out))
@@ -136,3 +155,14 @@ class TransitionUp(nn.Module):
 
     def forward(self, x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
         return center_crop(self.conv(x), size)
+
+
+class Concatenated(nn.Module):
+    """A block that returns its feature maps as a list, seen as one tensor (a backbone stage)."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self.block(x), 1)

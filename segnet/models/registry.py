@@ -93,7 +93,8 @@ def _create_smp(name: str, num_classes: int, options: dict) -> nn.Module:
     try:
         return smp.create_model(arch, encoder_name=encoder, encoder_weights=None, classes=num_classes, **options)
     except (TypeError, ValueError, KeyError) as exc:
-        raise SegnetError(f"model '{name}': {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
+        message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else repr(exc)
+        raise SegnetError(f"model '{name}': {message.splitlines()[0]}") from exc
 
 
 def create_model(name: str, num_classes: int = 11, **options) -> nn.Module:
