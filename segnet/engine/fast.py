@@ -1,0 +1,141 @@
+"""An inference-only FC-DenseNet forward that never re-copies a dense block's stack.
+
+The training forward (segnet.models) concatenates a block's maps again before every layer:
+at 360x480 those ``torch.cat`` copies, and the separate BatchNorm and ReLU passes over them,
+cost more CPU time than the convolutions (profile in docs/results/inference.md). Here each
+block owns one preallocated ``[N, C_total, H, W]`` buffer (channels_last); layer ``j`` reads
+the slice ``[:, :c_j]`` through its eval-mode BatchNorm folded to ``x * scale + shift``,
+ReLU in place, and its convolution's ``growth_rate`` new maps are written into the next slice.
+An up block's buffer also holds its input ``[upsampled | skip]``: the down block at that
+resolution writes its stack straight into it, so the skip is never copied either.
+
+Same weights, same arithmetic order per layer: logits match the model's to float rounding
+(tests/engine/test_predict.py). Models other than FC-DenseNet pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from segnet.models.blocks import DenseBlock
+from segnet.models.fc_densenet import FCDenseNet
+
+
+def prepare_for_inference(model: nn.Module, channels_last: bool = True, fused: bool = True) -> nn.Module:
+    """Eval-mode model for ``forward_logits``: channels_last weights, and the buffered
+    FC-DenseNet forward when ``fused`` and the model is a plain (non-bottleneck) FC-DenseNet."""
+    model = model.eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if fused and isinstance(model, FCDenseNet) and all(_plain(b) for b in _blocks(model)):
+        return BufferedFCDenseNet(model, channels_last).eval()
+    return model
+
+
+def _blocks(model: FCDenseNet) -> list[DenseBlock]:
+    return [*model.down_blocks, model.bottleneck, *model.up_blocks]
+
+
+def _plain(block: DenseBlock) -> bool:
+    return all(isinstance(layer.second, nn.Identity) for layer in block.layers)
+
+
+class _FoldedLayer(nn.Module):
+    """One dense layer as ``conv(relu(x * scale + shift))`` with its eval BatchNorm folded."""
+
+    def __init__(self, unit: nn.Sequential):
+        super().__init__()
+        bn, conv = unit[0], unit[2]
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var.detach() + bn.eps)
+        self.register_buffer("scale", scale.view(1, -1, 1, 1).clone())
+        self.register_buffer("shift", (bn.bias.detach() - bn.running_mean.detach() * scale).view(1, -1, 1, 1).clone())
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+        """``scratch``: a flat tensor of at least ``x.numel()`` elements for the activation."""
+        n, c, h, w = x.shape
+        if x.stride(1) == 1:  # a channels_last buffer: keep the activation channels_last
+            y = scratch[: x.numel()].view(n, h, w, c).permute(0, 3, 1, 2)
+        else:
+            y = scratch[: x.numel()].view(n, c, h, w)
+        torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype), out=y)
+        return self.conv(y.clamp_min_(0))
+
+
+class BufferedFCDenseNet(nn.Module):
+    """Inference-only view of an ``FCDenseNet``'s weights (eval mode, no deep supervision)."""
+
+    def __init__(self, model: FCDenseNet, channels_last: bool = True):
+        super().__init__()
+        self.model = model
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.layers = nn.ModuleList(nn.ModuleList(_FoldedLayer(l.first) for l in b.layers) for b in _blocks(model))
+        self.growth = model.down_blocks[0].layers[0].first[2].out_channels
+        # Buffers of the last input shape, reused while it repeats (video frames): fresh
+        # allocations of this size are page-faulted in by the kernel on every call.
+        self._workspace_key = None
+        self._workspace: list[torch.Tensor] = []
+
+    def train(self, mode: bool = True):
+        if mode:
+            raise RuntimeError("BufferedFCDenseNet is for inference only")
+        return super().train(False)
+
+
+    def _get_workspace(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One buffer per up block (largest first), one for the bottleneck, one flat scratch."""
+        key = (tuple(x.shape), x.dtype, x.device)
+        if key != self._workspace_key:
+            self._workspace, self._workspace_key = [], None
+            m, (n, _, h, w) = self.model, x.shape
+            dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+            options = dict(dtype=dtype, device=x.device)
+            sizes = []
+            for block in [*reversed(m.up_blocks), m.bottleneck]:
+                sizes.append((n, block.out_channels, h, w))
+                h, w = h // 2, w // 2
+            self._workspace = [torch.empty(s, memory_format=self.memory_format, **options) for s in sizes]
+            self._workspace.append(torch.empty(max(math.prod(s) for s in sizes), **options))
+            self._workspace_key = key
+        return self._workspace
+
+    def _fill(self, buffer: torch.Tensor, start: int, layers: nn.ModuleList, scratch: torch.Tensor) -> None:
+        """Dense layers in place: channels ``[0, start)`` are filled, the rest get written."""
+        c = start
+        for layer in layers:
+            buffer[:, c:c + self.growth] = layer(buffer[:, :c], scratch)
+            c += self.growth
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, k = self.model, self.growth
+        down_layers = self.layers[: len(m.down_blocks)]
+        up_layers = self.layers[len(m.down_blocks) + 1:]
+        *up_buffers, bottleneck, scratch = self._get_workspace(x)
+        x = m.first_conv(x)
+        # Each up block's buffer = [upsampled new maps | skip stack | own new maps]; the matching
+        # down block fills its skip part in place.
+        skips = []
+        for layers, down, up, buffer in zip(down_layers, m.transitions_down, reversed(m.transitions_up), up_buffers):
+            c0, up_channels = x.shape[1], up.conv.out_channels
+            skip = buffer[:, up_channels:up_channels + c0 + len(layers) * k]
+            skip[:, :c0] = x
+            self._fill(skip, c0, layers, scratch)
+            skips.append(skip)
+            x = down(skip)
+
+        c0 = x.shape[1]
+        bottleneck[:, :c0] = x
+        self._fill(bottleneck, c0, self.layers[len(m.down_blocks)], scratch)
+        new = bottleneck[:, c0:]
+
+        for up, layers, buffer, skip in zip(m.transitions_up, up_layers, reversed(up_buffers), reversed(skips)):
+            up_channels = up.conv.out_channels
+            buffer[:, :up_channels] = up(new, skip.shape[-2:])
+            start = up_channels + skip.shape[1]
+            self._fill(buffer, start, layers, scratch)
+            new = buffer[:, start:]
+        return m.classifier(buffer)
