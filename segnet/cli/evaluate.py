@@ -1,0 +1,46 @@
+"""``segnet evaluate [--checkpoint PATH] [--split test|val]``: per-class IoU, mIoU, accuracies."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from segnet.cli.predict import add_model_options
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="per-class IoU, mIoU and accuracies on a CamVid split",
+        description="Prints the IoU table and writes metrics.json, per_class_iou.csv and "
+        "confusion_matrix.png into --out (default: <checkpoint folder>/eval_<split>/).",
+    )
+    parser.add_argument("--split", default="test", choices=["test", "val"], help="CamVid split (default test)")
+    parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--bn", default="running", choices=["running", "batch"],
+                        help="running: stored BatchNorm statistics; batch: statistics of each test batch "
+                        "(the official FC-DenseNet evaluation)")
+    add_model_options(parser, batch_size=2)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from segnet.engine.bundled import resolve_checkpoint
+    from segnet.engine.evaluate import evaluate, format_table, write_report
+    from segnet.paths import default_data_root
+
+    ckpt, source = resolve_checkpoint(args.checkpoint)
+    out = args.out
+    if out is None:
+        out = (args.checkpoint.parent if args.checkpoint else Path("outputs") / "bundled") / f"eval_{args.split}"
+    result = evaluate(ckpt, source, args.data_root or default_data_root(), split=args.split,
+                      batch_size=args.batch_size, device=args.device, amp=args.amp, tta=args.tta,
+                      bn=args.bn, progress=sys.stderr.isatty())
+    write_report(result, out)
+    s = result["settings"]
+    print(f"{result['model_name']} on CamVid {result['split']} ({result['num_images']} images; {s['precision']}, "
+          f"tta {s['tta']}, bn {s['bn']}, input_scale {s['input_scale']:g})")
+    print(format_table(result))
+    print(f"wrote {out}/metrics.json, per_class_iou.csv, confusion_matrix.png")
+    return 0

@@ -1,0 +1,136 @@
+"""Per-class IoU, mIoU and accuracies of a checkpoint on a CamVid split.
+
+Outputs (all or nothing, see segnet.engine.staging): ``metrics.json``, ``per_class_iou.csv``
+and ``confusion_matrix.png`` (row-normalised). ``bn="batch"`` reproduces the official
+FC-DenseNet evaluation, which ran BatchNorm with the statistics of each test batch (BN
+layers in training mode, dropout off).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from segnet.data.camvid import find_pairs, read_pair
+from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID
+from segnet.engine.metrics import SegmentationMetrics
+from segnet.engine.predict import Predictor
+from segnet.engine.staging import Staging
+from segnet.engine.visualize import confusion_matrix_figure
+from segnet.errors import SegnetError
+
+BN_MODES = ("running", "batch")
+
+
+def use_batch_statistics(model: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with the current batch; everything else (dropout) stays in eval."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.train()
+            module.momentum = 0.0  # leave the stored running statistics untouched
+
+
+def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: str = "test",
+             batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
+             bn: str = "running", progress: bool = True) -> dict[str, Any]:
+    """Metrics over the whole split (void pixels ignored); returns the metrics.json content."""
+    if bn not in BN_MODES:
+        raise SegnetError(f"--bn must be one of {', '.join(BN_MODES)}, got '{bn}'")
+    if batch_size < 1:
+        raise SegnetError(f"--batch-size must be >= 1, got {batch_size}")
+    num_classes = int(ckpt.get("num_classes", NUM_CLASSES))
+    if num_classes != NUM_CLASSES:
+        raise SegnetError(f"{source}: model has {num_classes} classes, CamVid has {NUM_CLASSES}")
+    # Batch statistics need the module tree as trained: no folded/buffered inference path.
+    predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"))
+    if bn == "batch":
+        use_batch_statistics(predictor.model)
+    pairs = find_pairs(data_root, split)
+    metrics = SegmentationMetrics(NUM_CLASSES, VOID_ID, device=predictor.device)
+    start = time.perf_counter()
+    with tqdm(total=len(pairs), desc=f"evaluate {split}", unit="img", disable=not progress, dynamic_ncols=True) as bar:
+        for first in range(0, len(pairs), batch_size):
+            images, labels = zip(*(read_pair(*pair) for pair in pairs[first:first + batch_size]))
+            if len({i.shape for i in images}) > 1:  # frames of other sizes: one at a time
+                for image, label in zip(images, labels):
+                    metrics.update(predictor.logits(predictor.to_tensor([image])), _target(label, predictor.device))
+            else:
+                metrics.update(predictor.logits(predictor.to_tensor(list(images))), _target(labels, predictor.device))
+            bar.update(len(images))
+    seconds = time.perf_counter() - start
+    result = metrics.compute()
+    names = list(ckpt.get("class_names") or CLASS_NAMES)
+    return {
+        "checkpoint": str(source),
+        "model_name": ckpt["model_name"],
+        "split": split,
+        "data_root": str(data_root),
+        "num_images": len(pairs),
+        "miou": result["miou"],
+        "pixel_accuracy": result["pixel_accuracy"],
+        "mean_class_accuracy": result["mean_class_accuracy"],
+        "per_class_iou": dict(zip(names, result["per_class_iou"])),
+        "per_class_accuracy": dict(zip(names, _class_accuracy(result["confusion_matrix"]))),
+        "confusion_matrix": result["confusion_matrix"],
+        "class_names": names,
+        "settings": {"tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
+                     "precision": predictor.precision, "input_scale": predictor.input_scale},
+        "seconds": seconds,
+    }
+
+
+def _target(labels, device) -> torch.Tensor:
+    return torch.from_numpy(np.stack(labels) if isinstance(labels, tuple) else labels[None]).long().to(device)
+
+
+def _class_accuracy(confusion: list[list[int]]) -> list[float]:
+    return [row[i] / sum(row) if sum(row) else math.nan for i, row in enumerate(confusion)]
+
+
+def _json_number(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def write_report(result: dict[str, Any], out: str | Path) -> list[Path]:
+    """metrics.json, per_class_iou.csv and confusion_matrix.png into ``out`` (all or nothing)."""
+    clean = json.loads(json.dumps(result, default=str), parse_constant=lambda c: None)
+    clean["per_class_iou"] = {k: _json_number(v) for k, v in result["per_class_iou"].items()}
+    clean["per_class_accuracy"] = {k: _json_number(v) for k, v in result["per_class_accuracy"].items()}
+    with Staging(out) as stage:
+        stage.path("metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
+        with open(stage.path("per_class_iou.csv"), "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["class_id", "class", "iou", "accuracy"])
+            for i, name in enumerate(result["class_names"]):
+                iou, acc = result["per_class_iou"][name], result["per_class_accuracy"][name]
+                writer.writerow([i, name, "" if math.isnan(iou) else f"{iou:.6f}", "" if math.isnan(acc) else f"{acc:.6f}"])
+        title = f"{result['model_name']} on CamVid {result['split']} (mIoU {100 * result['miou']:.1f})"
+        confusion_matrix_figure(result["confusion_matrix"], result["class_names"], stage.path("confusion_matrix.png"), title)
+    return [Path(out) / n for n in ("metrics.json", "per_class_iou.csv", "confusion_matrix.png")]
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The IoU table printed by ``segnet evaluate`` (percentages)."""
+    width = max(len(n) for n in result["class_names"]) + 2
+    lines = [f"{'id':>3}  {'class':<{width}}{'IoU':>7}{'acc':>8}"]
+    for i, name in enumerate(result["class_names"]):
+        iou, acc = result["per_class_iou"][name], result["per_class_accuracy"][name]
+        lines.append(f"{i:>3}  {name:<{width}}{_pct(iou):>7}{_pct(acc):>8}")
+    lines.append("-" * len(lines[0]))
+    lines.append(f"{'':>3}  {'mIoU':<{width}}{_pct(result['miou']):>7}")
+    lines.append(f"{'':>3}  {'global accuracy':<{width}}{_pct(result['pixel_accuracy']):>7}")
+    lines.append(f"{'':>3}  {'mean class accuracy':<{width}}{_pct(result['mean_class_accuracy']):>7}")
+    return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"

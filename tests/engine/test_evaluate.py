@@ -1,0 +1,155 @@
+"""segnet evaluate: metrics against an independent NumPy confusion matrix on real frames."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segnet.cli import main
+from segnet.data.camvid import read_image, read_label
+from segnet.data.classes import CLASS_NAMES, PALETTE
+from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.models import create_model
+
+TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
+NORM = {"mean": [0.39, 0.41, 0.42], "std": [0.3, 0.31, 0.29]}
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(3)
+    model = create_model("fc_densenet", 11, **TINY)
+    # Classifier bias towards frequent classes, so that several classes get predicted.
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([1.0, 1.2, -1, 1.5, 0.5, 0.8, -1, -1, 0.3, -1, -1]))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "model_name": "fc_densenet", "model_options": TINY,
+                           "num_classes": 11, "class_names": CLASS_NAMES, "palette": PALETTE.tolist(),
+                           "input_scale": 1.0, "normalization": NORM, "meta": {}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_root(camvid_root, tmp_path_factory) -> Path:
+    """A CamVid root whose test split holds a few real frames (symlinks)."""
+    root = tmp_path_factory.mktemp("camvid")
+    (root / "test").mkdir()
+    (root / "testannot").mkdir()
+    for image in sorted((camvid_root / "test").glob("*.png"))[::80][:FRAMES]:
+        (root / "test" / image.name).symlink_to(image)
+        (root / "testannot" / image.name).symlink_to(camvid_root / "testannot" / image.name)
+    return root
+
+
+def _numpy_metrics(ckpt_path: Path, root: Path, batch_size: int, batch_stats: bool = False) -> dict:
+    model = model_from_checkpoint(load_checkpoint(ckpt_path))
+    model.eval()
+    if batch_stats:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.train()
+    names = sorted(p.name for p in (root / "test").iterdir())
+    mean, std = np.array(NORM["mean"]), np.array(NORM["std"])
+    confusion = np.zeros((11, 11), np.int64)
+    for first in range(0, len(names), batch_size):
+        chunk = names[first:first + batch_size]
+        x = np.stack([(read_image(root / "test" / n) / 255.0 - mean) / std for n in chunk]).transpose(0, 3, 1, 2)
+        with torch.no_grad():
+            pred = model(torch.from_numpy(x).float()).argmax(1).numpy()
+        for p, n in zip(pred, chunk):
+            label = read_label(root / "testannot" / n).astype(np.int64)
+            keep = label != 11
+            confusion += np.bincount(label[keep] * 11 + p[keep], minlength=121).reshape(11, 11)
+    return {"confusion": confusion, **_from_confusion(confusion)}
+
+
+def _from_confusion(confusion: np.ndarray) -> dict:
+    tp = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        acc = np.where(confusion.sum(1) > 0, tp / confusion.sum(1), np.nan)
+    return {"iou": iou, "miou": np.nanmean(iou), "pixel_accuracy": tp.sum() / confusion.sum(),
+            "mean_class_accuracy": np.nanmean(acc)}
+
+
+def _evaluate(ckpt, root, out, *extra) -> int:
+    return main(["evaluate", "--checkpoint", str(ckpt), "--data-root", str(root), "--out", str(out),
+                 "--amp", "off", "--device", "cpu", *map(str, extra)])
+
+
+def test_metrics_match_numpy(tiny_ckpt, small_root, tmp_path, capsys):
+    assert _evaluate(tiny_ckpt, small_root, tmp_path / "eval", "--batch-size", 2) == 0
+    printed = capsys.readouterr().out
+    for name in CLASS_NAMES + ["mIoU", "global accuracy", "mean class accuracy"]:
+        assert name in printed
+
+    expected = _numpy_metrics(tiny_ckpt, small_root, batch_size=2)
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_images"] == FRAMES and metrics["split"] == "test"
+    confusion = np.array(metrics["confusion_matrix"])
+    # Same predictions up to float rounding at a few near-tie pixels (other op order).
+    assert np.abs(confusion - expected["confusion"]).sum() <= 1e-4 * confusion.sum()
+    got_iou = np.array([np.nan if v is None else v for v in metrics["per_class_iou"].values()])
+    assert list(metrics["per_class_iou"]) == CLASS_NAMES
+    assert np.allclose(got_iou, expected["iou"], equal_nan=True, atol=1e-4)
+    assert (~np.isnan(expected["iou"])).sum() >= 3  # several classes really compared
+    for key in ("miou", "pixel_accuracy", "mean_class_accuracy"):
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-4)
+    # and the formulas exactly, on segnet's own confusion matrix
+    exact = _from_confusion(confusion)
+    assert np.allclose(got_iou, exact["iou"], equal_nan=True, atol=1e-12)
+    for key in ("miou", "pixel_accuracy", "mean_class_accuracy"):
+        assert metrics[key] == pytest.approx(exact[key], abs=1e-12)
+    assert f"{100 * metrics['miou']:.2f}" in printed
+
+    with open(tmp_path / "eval" / "per_class_iou.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["class"] for r in rows] == CLASS_NAMES
+    for row, value in zip(rows, expected["iou"]):
+        assert (row["iou"] == "") if math.isnan(value) else float(row["iou"]) == pytest.approx(value, abs=1e-6)
+    png = (tmp_path / "eval" / "confusion_matrix.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_batch_statistics(tiny_ckpt, small_root, tmp_path):
+    assert _evaluate(tiny_ckpt, small_root, tmp_path / "eval", "--bn", "batch", "--batch-size", 3) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    expected = _numpy_metrics(tiny_ckpt, small_root, batch_size=3, batch_stats=True)
+    assert metrics["settings"]["bn"] == "batch"
+    confusion = np.array(metrics["confusion_matrix"])
+    assert np.abs(confusion - expected["confusion"]).sum() <= 1e-4 * confusion.sum()
+    # the checkpoint's running statistics give clearly different predictions
+    running = _numpy_metrics(tiny_ckpt, small_root, batch_size=3)
+    assert np.abs(running["confusion"] - expected["confusion"]).sum() > 0.01 * confusion.sum()
+
+
+def test_default_out_is_next_to_the_checkpoint(tiny_ckpt, small_root):
+    assert main(["evaluate", "--checkpoint", str(tiny_ckpt), "--data-root", str(small_root), "--device", "cpu"]) == 0
+    assert (tiny_ckpt.parent / "eval_test" / "metrics.json").is_file()
+
+
+def test_failure_leaves_no_files(tiny_ckpt, small_root, tmp_path, capsys):
+    root = tmp_path / "broken"
+    (root / "test").mkdir(parents=True)
+    (root / "testannot").mkdir()
+    for p in (small_root / "test").iterdir():
+        (root / "test" / p.name).symlink_to(p.resolve())
+        (root / "testannot" / p.name).symlink_to((small_root / "testannot" / p.name).resolve())
+    last = sorted((root / "test").iterdir())[-1]
+    last.unlink()
+    last.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert _evaluate(tiny_ckpt, root, tmp_path / "eval") == 2
+    assert "cannot decode" in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+    # a model with another class count is refused before any work
+    ckpt = dict(load_checkpoint(tiny_ckpt), num_classes=12, model=create_model("fc_densenet", 12, **TINY).state_dict())
+    save_checkpoint(tmp_path / "c12.pt", ckpt)
+    assert _evaluate(tmp_path / "c12.pt", small_root, tmp_path / "eval") == 2
+    assert "12 classes" in capsys.readouterr().err
