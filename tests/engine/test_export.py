@@ -1,0 +1,68 @@
+"""segnet export --format onnx: onnxruntime matches PyTorch on a real frame and at another size."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from segnet.cli import main
+from segnet.data.camvid import read_image
+from segnet.data.classes import CLASS_NAMES, PALETTE
+from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.models import create_model
+
+TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
+NORM = {"mean": [0.4, 0.4, 0.4], "std": [0.3, 0.3, 0.3]}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("export")
+    model = create_model("fc_densenet", 11, **TINY)
+    save_checkpoint(folder / "tiny.pt", {"model": model.state_dict(), "model_name": "fc_densenet",
+                                         "model_options": TINY, "num_classes": 11, "class_names": CLASS_NAMES,
+                                         "palette": PALETTE.tolist(), "input_scale": 1.0, "normalization": NORM})
+    assert main(["export", "--checkpoint", str(folder / "tiny.pt"), "--format", "onnx", "--out", str(folder / "m.onnx")]) == 0
+    return folder
+
+
+def _compare(folder, image: np.ndarray):
+    model = model_from_checkpoint(load_checkpoint(folder / "tiny.pt")).eval()
+    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0 - 0.4) / 0.3
+    with torch.no_grad():
+        expected = model(x).numpy()
+    session = ort.InferenceSession(str(folder / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(["logits"], {"image": x.numpy()})[0]
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1e-3
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.999
+
+
+def test_onnxruntime_matches_pytorch_on_a_camvid_frame(exported, camvid_root):
+    frame = read_image(sorted((camvid_root / "test").glob("*.png"))[0])
+    assert frame.shape == (360, 480, 3)
+    _compare(exported, frame)
+
+
+def test_dynamic_batch_height_width(exported, camvid_root):
+    frame = read_image(sorted((camvid_root / "test").glob("*.png"))[0])
+    _compare(exported, frame[:201, :333].copy())  # another size, odd on both axes
+    proto = onnx.load(str(exported / "m.onnx"))
+    dims = [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "", "height", "width"]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["normalization"]) == NORM and json.loads(meta["class_names"]) == CLASS_NAMES
+    session = ort.InferenceSession(str(exported / "m.onnx"), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"image": np.random.rand(2, 3, 64, 96).astype(np.float32)})[0]
+    assert out.shape == (2, 11, 64, 96)
+
+
+def test_export_writes_nothing_on_failure(tmp_path, capsys):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert main(["export", "--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "bad.pt"]
