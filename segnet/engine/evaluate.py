@@ -67,24 +67,30 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
                 metrics.update(predictor.logits(predictor.to_tensor(list(images))), _target(labels, predictor.device))
             bar.update(len(images))
     seconds = time.perf_counter() - start
-    result = metrics.compute()
-    names = list(ckpt.get("class_names") or CLASS_NAMES)
     return {
         "checkpoint": str(source),
         "model_name": ckpt["model_name"],
         "split": split,
         "data_root": str(data_root),
         "num_images": len(pairs),
-        "miou": result["miou"],
-        "pixel_accuracy": result["pixel_accuracy"],
-        "mean_class_accuracy": result["mean_class_accuracy"],
-        "per_class_iou": dict(zip(names, result["per_class_iou"])),
-        "per_class_accuracy": dict(zip(names, _class_accuracy(result["confusion_matrix"]))),
-        "confusion_matrix": result["confusion_matrix"],
-        "class_names": names,
+        **summarize(metrics, list(ckpt.get("class_names") or CLASS_NAMES)),
         "settings": {"tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
                      "precision": predictor.precision, "input_scale": predictor.input_scale},
         "seconds": seconds,
+    }
+
+
+def summarize(metrics: SegmentationMetrics, class_names: list[str]) -> dict[str, Any]:
+    """mIoU, accuracies, per-class IoU/accuracy keyed by class name, confusion matrix."""
+    result = metrics.compute()
+    return {
+        "miou": result["miou"],
+        "pixel_accuracy": result["pixel_accuracy"],
+        "mean_class_accuracy": result["mean_class_accuracy"],
+        "per_class_iou": dict(zip(class_names, result["per_class_iou"])),
+        "per_class_accuracy": dict(zip(class_names, _class_accuracy(result["confusion_matrix"]))),
+        "confusion_matrix": result["confusion_matrix"],
+        "class_names": class_names,
     }
 
 
@@ -96,26 +102,25 @@ def _class_accuracy(confusion: list[list[int]]) -> list[float]:
     return [row[i] / sum(row) if sum(row) else math.nan for i, row in enumerate(confusion)]
 
 
-def _json_number(value):
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
 def write_report(result: dict[str, Any], out: str | Path) -> list[Path]:
     """metrics.json, per_class_iou.csv and confusion_matrix.png into ``out`` (all or nothing)."""
-    clean = json.loads(json.dumps(result, default=str), parse_constant=lambda c: None)
-    clean["per_class_iou"] = {k: _json_number(v) for k, v in result["per_class_iou"].items()}
-    clean["per_class_accuracy"] = {k: _json_number(v) for k, v in result["per_class_accuracy"].items()}
     with Staging(out) as stage:
-        stage.path("metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
-        with open(stage.path("per_class_iou.csv"), "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["class_id", "class", "iou", "accuracy"])
-            for i, name in enumerate(result["class_names"]):
-                iou, acc = result["per_class_iou"][name], result["per_class_accuracy"][name]
-                writer.writerow([i, name, "" if math.isnan(iou) else f"{iou:.6f}", "" if math.isnan(acc) else f"{acc:.6f}"])
-        title = f"{result['model_name']} on CamVid {result['split']} (mIoU {100 * result['miou']:.1f})"
-        confusion_matrix_figure(result["confusion_matrix"], result["class_names"], stage.path("confusion_matrix.png"), title)
+        write_metrics_files(result, stage)
     return [Path(out) / n for n in ("metrics.json", "per_class_iou.csv", "confusion_matrix.png")]
+
+
+def write_metrics_files(result: dict[str, Any], stage: Staging, title: str | None = None) -> None:
+    """The three report files into a staging folder (NaN, a class never seen nor predicted, as null)."""
+    clean = json.loads(json.dumps(result, default=str), parse_constant=lambda c: None)
+    stage.path("metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
+    with open(stage.path("per_class_iou.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class_id", "class", "iou", "accuracy"])
+        for i, name in enumerate(result["class_names"]):
+            iou, acc = result["per_class_iou"][name], result["per_class_accuracy"][name]
+            writer.writerow([i, name, "" if math.isnan(iou) else f"{iou:.6f}", "" if math.isnan(acc) else f"{acc:.6f}"])
+    title = title or f"{result['model_name']} on CamVid {result['split']} (mIoU {100 * result['miou']:.1f})"
+    confusion_matrix_figure(result["confusion_matrix"], result["class_names"], stage.path("confusion_matrix.png"), title)
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -1,0 +1,147 @@
+"""The bundled model (tools/bundle_model.py, segnet.engine.bundled) and ``segnet demo``."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segnet.cli import main
+from segnet.data.camvid import read_image
+from segnet.data.classes import CLASS_NAMES, PALETTE
+from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.models import create_model
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
+FRAMES = 4
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("bundle_model", REPO / "tools" / "bundle_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def training_ckpt(tmp_path_factory) -> Path:
+    """A tiny checkpoint shaped like the trainer's best.pt (with training state)."""
+    torch.manual_seed(0)
+    model = create_model("fc_densenet", 11, **TINY)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    model(torch.rand(1, 3, 32, 32)).mean().backward()
+    optimizer.step()
+    path = tmp_path_factory.mktemp("run") / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "model_name": "fc_densenet", "model_options": TINY,
+                           "num_classes": 11, "class_names": CLASS_NAMES, "palette": PALETTE.tolist(),
+                           "input_scale": 1.0, "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3},
+                           "optimizer": optimizer.state_dict(), "epoch": 7, "step": 70,
+                           "rng": {"torch": torch.get_rng_state()}, "config": {"model": {"name": "fc_densenet"}},
+                           "meta": {"command": "segnet train --config tiny.yaml"}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(training_ckpt, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("assets") / "camvid_bundled.pt"
+    code = _tool().main([str(training_ckpt), "--out", str(out), "--test-miou", "61.5", "--command", "segnet train --config x.yaml"])
+    assert code == 0
+    return out
+
+
+def test_bundle_is_small_fp16_and_predicts_like_the_original(bundle, training_ckpt, camvid_root):
+    assert bundle.stat().st_size < 10 * 2**20
+    assert bundle.stat().st_size < training_ckpt.stat().st_size
+    ckpt = load_checkpoint(bundle)
+    assert not {"optimizer", "rng", "config", "scheduler", "scaler"} & set(ckpt)
+    assert all(v.dtype == torch.float16 for v in ckpt["model"].values() if v.is_floating_point())
+    meta = ckpt["meta"]
+    assert meta["architecture"] == "fc_densenet" and meta["classes"] == CLASS_NAMES
+    assert meta["palette"] == PALETTE.tolist() and meta["test_miou"] == pytest.approx(0.615)
+    assert meta["command"] == "segnet train --config x.yaml" and meta["weights_dtype"] == "float16"
+
+    original = model_from_checkpoint(load_checkpoint(training_ckpt)).eval()
+    half = model_from_checkpoint(ckpt).eval()
+    frame = read_image(sorted((camvid_root / "test").glob("*.png"))[0])
+    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        a, b = original(x), half(x)
+    assert (a - b).abs().max() < 0.05 * a.abs().max()
+    assert (a.argmax(1) == b.argmax(1)).float().mean() > 0.99
+
+
+def test_bundle_refuses_an_oversized_model(training_ckpt, tmp_path, capsys):
+    out = tmp_path / "b.pt"
+    assert _tool().main([str(training_ckpt), "--out", str(out), "--max-mb", "0.001"]) == 2
+    assert "over the" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_uses_the_bundle_by_default(bundle, camvid_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(bundle))
+    image = sorted((camvid_root / "test").glob("*.png"))[0]
+    assert main(["predict", str(image), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert (tmp_path / "out" / f"{image.stem}_labels.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def seq_root(camvid_root, tmp_path_factory) -> Path:
+    """A CamVid root with a few Seq05VD frames (and one frame of the other sequence)."""
+    root = tmp_path_factory.mktemp("camvid")
+    (root / "test").mkdir()
+    (root / "testannot").mkdir()
+    images = sorted((camvid_root / "test").glob("Seq05VD_*.png"))[:FRAMES] + sorted((camvid_root / "test").glob("0001TP_*.png"))[:1]
+    for image in images:
+        (root / "test" / image.name).symlink_to(image)
+        (root / "testannot" / image.name).symlink_to(camvid_root / "testannot" / image.name)
+    return root
+
+
+def test_demo(bundle, seq_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(bundle))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--data-root", str(seq_root), "--device", "cpu", "--amp", "off"]) == 0
+    printed = capsys.readouterr().out
+    assert "frames/s" in printed and "mIoU" in printed and all(name in printed for name in CLASS_NAMES)
+    names = {p.name for p in out.iterdir()}
+    assert {"Seq05VD_overlay.mp4", "metrics.json", "per_class_iou.csv", "confusion_matrix.png"} <= names
+    clip = next(out / n for n in names if n.startswith("Seq05VD.") and n != "Seq05VD.")
+    cap = cv2.VideoCapture(str(out / "Seq05VD_overlay.mp4"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == FRAMES
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_images"] == FRAMES
+    # With the lossless clip the demo's IoU is that of the PNG frames (segnet evaluate's).
+    if clip.suffix == ".mkv":
+        only_seq = tmp_path / "seq"
+        (only_seq / "test").mkdir(parents=True)
+        (only_seq / "testannot").mkdir()
+        for p in (seq_root / "test").glob("Seq05VD_*.png"):
+            (only_seq / "test" / p.name).symlink_to(p.resolve())
+            (only_seq / "testannot" / p.name).symlink_to((seq_root / "testannot" / p.name).resolve())
+        assert main(["evaluate", "--data-root", str(only_seq), "--out", str(tmp_path / "eval"), "--device", "cpu",
+                     "--amp", "off"]) == 0
+        evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+        assert np.array_equal(evaluated["confusion_matrix"], metrics["confusion_matrix"])
+
+
+def test_demo_without_bundle_or_frames(tmp_path, seq_root, capsys, monkeypatch):
+    monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(tmp_path / "absent.pt"))
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(seq_root)]) == 2
+    assert "bundled model is missing" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    for d in ("test", "testannot"):
+        (empty / d).mkdir(parents=True)
+    (empty / "test" / "0001TP_1.png").symlink_to(next((seq_root / "test").glob("0001TP_*.png")).resolve())
+    (empty / "testannot" / "0001TP_1.png").symlink_to(next((seq_root / "testannot").glob("0001TP_*.png")).resolve())
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(empty)]) == 2
+    assert "no Seq05VD_*.png frames" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
