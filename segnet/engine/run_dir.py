@@ -59,6 +59,7 @@ class RunLog:
         self.csv_path = self.run_dir / "metrics.csv"
         self.rows: list[dict] = self._read_rows()
         self.writer = None
+        self._plotted = -math.inf  # curves.png is redrawn at most once a minute, and at close()
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -109,9 +110,13 @@ class RunLog:
                 self.scalar(f"val_iou/{name}", float(row[f"iou_{name}"]), step)
         if self.writer is not None:
             self.writer.flush()
-        self.plot()
+        if time.monotonic() - self._plotted > 60:
+            self.plot()
 
     def plot(self) -> None:
+        self._plotted = time.monotonic()
+        if not self.rows:
+            return
         import matplotlib
 
         matplotlib.use("Agg")
@@ -138,6 +143,7 @@ class RunLog:
         tmp.replace(self.run_dir / "curves.png")
 
     def close(self) -> None:
+        self.plot()
         if self.writer is not None:
             self.writer.close()
             self.writer = None

@@ -1,0 +1,186 @@
+"""segnet train on real CamVid frames with a tiny FC-DenseNet (64x64 crops of quarter-size
+frames, a few steps): the loss drops, 2 frames can be overfit, runs resume exactly, NaN and
+Ctrl-C leave a usable checkpoint, and the run directory holds what DESIGN.md promises."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from segnet.cli import main as cli_main
+from segnet.config import load_config
+from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from segnet.engine.train import resume, train
+
+TINY = "{growth_rate: 4, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 8}"
+
+
+def tiny_overrides(camvid_root: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        "model.name=fc_densenet",
+        f"model.options={TINY}",
+        f"data.root={camvid_root}",
+        "data.limit_train=8",
+        "data.limit_val=1",
+        "data.scale=0.25",  # 90x120 frames
+        "data.num_workers=0",
+        "train.crop_size=64",
+        "train.batch_size=4",  # 2 steps per epoch
+        "train.epochs=2",
+        "finetune.enabled=false",
+        "loss.class_weights=none",
+        "progress=false",
+        "threads=1",  # two threads on two busy cores spin-wait: 10x slower than one
+        f"run_dir={run_dir}",
+        *extra,
+    ]
+
+
+def tiny_config(camvid_root, run_dir, *extra):
+    return load_config(None, tiny_overrides(camvid_root, run_dir, *extra))
+
+
+def read_rows(run_dir: Path) -> list[dict]:
+    import csv
+
+    with (run_dir / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_loss_drops_and_run_dir_is_complete(camvid_root, tmp_path):
+    run_dir = tmp_path / "run"
+    summary = train(tiny_config(camvid_root, run_dir, "train.epochs=4", "finetune.enabled=true",
+                                "finetune.epochs=1", "finetune.batch_size=4", "loss.class_weights=median_frequency"))
+    assert summary["stopped"] == "completed"
+    rows = read_rows(run_dir)
+    assert [(r["stage"], r["epoch"]) for r in rows] == [("train", str(e)) for e in range(1, 5)] + [("finetune", "1")]
+    losses = [float(r["train_loss"]) for r in rows[:4]]
+    assert losses[-1] < losses[0], losses
+    assert all(0 <= float(r["val_miou"]) <= 1 and float(r["images_per_s"]) > 0 for r in rows)
+    assert abs(float(rows[1]["lr"]) - 1e-3 * 0.995) < 1e-12  # x0.995 per epoch
+    for name in ("config.yaml", "curves.png", "last.pt", "best.pt", "best_train.pt", "best_finetune.pt"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tensorboard").iterdir())
+
+    ckpt = load_checkpoint(run_dir / "last.pt")  # weights_only=True
+    for key in ("model", "model_name", "model_options", "num_classes", "class_names", "palette", "input_scale",
+                "normalization", "meta", "optimizer", "scheduler", "scaler", "epoch", "step", "early_stopping",
+                "rng", "config"):
+        assert key in ckpt, key
+    assert ckpt["input_scale"] == 0.25 and ckpt["num_classes"] == 11 and len(ckpt["palette"]) == 12
+    assert ckpt["finished"] and ckpt["stage"] == "finetune" and ckpt["step"] == 8 + 2
+    assert ckpt["config"]["data"]["scale"] == 0.25
+    best = load_checkpoint(run_dir / "best.pt")
+    assert math.isclose(best["meta"]["val_miou"], max(float(r["val_miou"]) for r in rows), rel_tol=1e-5)
+    model = model_from_checkpoint(best)
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 11, 64, 64)
+    # a finished run resumes to "already finished"
+    assert resume(run_dir)["stopped"] == "already finished"
+
+
+def test_overfits_two_frames(camvid_root, tmp_path):
+    """Whole 45x60 frames, no flips, no dropout, Adam: after 100 steps the mIoU of those 2 frames,
+    scored on their full 360x480 labels, is high (about 0.75; 0.15 at the start, and about
+    0.98 at 45x60, the low-resolution upsampling costs the rest)."""
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(
+        camvid_root, run_dir,
+        "model.options={growth_rate: 8, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 16, dropout: 0.0}",
+        "data.scale=0.125", "data.limit_train=2", "data.limit_val=2", "data.val_split=train", "data.hflip=false",
+        "train.crop_size=null", "train.batch_size=2", "train.epochs=100", "train.lr=1e-2", "train.lr_decay=1.0",
+        "optim.name=adam", "optim.weight_decay=0", "val_every=100",
+    )
+    train(cfg)
+    rows = read_rows(run_dir)
+    assert len(rows) == 100 and [r["val_miou"] != "" for r in rows].count(True) == 1
+    miou = float(rows[-1]["val_miou"])
+    assert miou >= 0.6, f"train mIoU on 2 frames only {miou:.3f}"
+
+
+@pytest.mark.parametrize("preload", [False, True])
+def test_resume_mid_epoch_and_at_boundary_matches_uninterrupted(camvid_root, tmp_path, preload):
+    extra = ("deterministic=true", "train.epochs=3", f"data.preload_to_device={str(preload).lower()}")
+    straight = tmp_path / "straight"
+    train(tiny_config(camvid_root, straight, *extra))
+    want = load_checkpoint(straight / "last.pt")["model"]
+
+    # Ctrl-C after step 3 (epoch 2 of 3, one batch in), then resume.
+    stopped = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(camvid_root, stopped, *extra, "debug.interrupt_at_step=3"))
+    mid = load_checkpoint(stopped / "last.pt")
+    assert (mid["epoch"], mid["batch_in_epoch"], mid["step"]) == (1, 1, 3)
+    resume(stopped, ["debug.interrupt_at_step=null"])
+    got = load_checkpoint(stopped / "last.pt")
+    assert got["step"] == 6
+    for k in want:
+        assert torch.equal(want[k], got["model"][k]), k
+
+    if not preload:  # time budget: stops at an epoch boundary, resumes from there
+        budget = tmp_path / "budget"
+        summary = train(tiny_config(camvid_root, budget, *extra, "max_minutes=0.0001"))
+        assert summary["stopped"] == "time budget"
+        assert load_checkpoint(budget / "last.pt")["epoch"] == 1 and (budget / "best.pt").is_file()
+        resume(budget, ["max_minutes=null"])
+        got = load_checkpoint(budget / "last.pt")["model"]
+        assert all(torch.equal(want[k], got[k]) for k in want)
+        assert [r["epoch"] for r in read_rows(budget)] == ["1", "2", "3"]
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_last_good(camvid_root, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["train", "--config", str(Path(__file__).parents[2] / "configs" / "fc_densenet56.yaml"),
+            *tiny_overrides(camvid_root, run_dir, "debug.nan_at_step=3")]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "loss is nan at train epoch 2, step 3" in err and "last good checkpoint kept" in err
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    assert ckpt["step"] == 2 and ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_sigint_writes_resumable_checkpoint(camvid_root, tmp_path):
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, SEGNET_DATA_ROOT=str(camvid_root), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segnet", "train", "--config", "configs/fc_densenet56.yaml",
+         *tiny_overrides(camvid_root, run_dir, "train.epochs=1000", "threads=1")],
+        cwd=Path(__file__).parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("segnet: interrupted") and str(run_dir) in lines[0], err
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    assert ckpt["step"] >= 2
+    done = ckpt["epoch"] + 1
+    summary = resume(run_dir, [f"train.epochs={done}"])
+    assert summary["stopped"] == "completed"
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == done
+
+
+def test_weight_decay_on_conv_weights_only():
+    from segnet.engine.optim import param_groups
+    from segnet.models import create_model
+
+    model = create_model("fc_densenet", 11, growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
+    decay, plain = param_groups(model, 1e-4)
+    conv_weights = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)}
+    assert {id(p) for p in decay["params"]} == conv_weights
+    assert decay["weight_decay"] == 2e-4 and plain["weight_decay"] == 0  # d/dw of 1e-4 * sum(w**2)
+    assert len(decay["params"]) + len(plain["params"]) == len(list(model.parameters()))
