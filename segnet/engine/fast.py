@@ -43,26 +43,52 @@ def _plain(block: DenseBlock) -> bool:
     return all(isinstance(layer.second, nn.Identity) for layer in block.layers)
 
 
-class _FoldedLayer(nn.Module):
-    """One dense layer as ``conv(relu(x * scale + shift))`` with its eval BatchNorm folded."""
+_SAME_SIZE_INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
 
-    def __init__(self, unit: nn.Sequential):
+
+def _relu_(y: torch.Tensor) -> torch.Tensor:
+    """In-place ReLU of a dense tensor through its integer view: a float is negative exactly
+    when its sign bit is set, i.e. when the same bits read as a signed integer are negative,
+    and integer 0 is +0.0. Several times faster than bfloat16 ``relu_`` on the CPU."""
+    as_int = _SAME_SIZE_INT.get(y.dtype)
+    if as_int is None or y.is_cuda:
+        return y.relu_()
+    flat = y.permute(0, 2, 3, 1) if y.stride(1) == 1 and y.dim() == 4 else y
+    flat.view(as_int).clamp_min_(0)
+    return y
+
+
+class _FoldedUnit(nn.Module):
+    """``conv(relu(x * scale + shift))``: a BN -> ReLU -> conv unit with its eval BatchNorm folded.
+
+    The activation goes into a caller-owned scratch tensor instead of a fresh allocation.
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d, conv: nn.Conv2d):
         super().__init__()
-        bn, conv = unit[0], unit[2]
         scale = bn.weight.detach() / torch.sqrt(bn.running_var.detach() + bn.eps)
         self.register_buffer("scale", scale.view(1, -1, 1, 1).clone())
         self.register_buffer("shift", (bn.bias.detach() - bn.running_mean.detach() * scale).view(1, -1, 1, 1).clone())
         self.conv = conv
+        self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _affine(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        if dtype == self.scale.dtype:
+            return self.scale, self.shift
+        if dtype not in self._cast or self._cast[dtype][0].device != self.scale.device:
+            self._cast[dtype] = (self.scale.to(dtype), self.shift.to(dtype))
+        return self._cast[dtype]
 
     def forward(self, x: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
-        """``scratch``: a flat tensor of at least ``x.numel()`` elements for the activation."""
+        """``scratch``: a flat tensor of at least ``x.numel()`` elements, x's dtype."""
         n, c, h, w = x.shape
         if x.stride(1) == 1:  # a channels_last buffer: keep the activation channels_last
             y = scratch[: x.numel()].view(n, h, w, c).permute(0, 3, 1, 2)
         else:
             y = scratch[: x.numel()].view(n, c, h, w)
-        torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype), out=y)
-        return self.conv(y.clamp_min_(0))
+        scale, shift = self._affine(x.dtype)
+        torch.addcmul(shift, x, scale, out=y)
+        return self.conv(_relu_(y))
 
 
 class BufferedFCDenseNet(nn.Module):
@@ -72,7 +98,12 @@ class BufferedFCDenseNet(nn.Module):
         super().__init__()
         self.model = model
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.layers = nn.ModuleList(nn.ModuleList(_FoldedLayer(l.first) for l in b.layers) for b in _blocks(model))
+        self.layers = nn.ModuleList(
+            nn.ModuleList(_FoldedUnit(layer.first[0], layer.first[2]) for layer in block.layers)
+            for block in _blocks(model)
+        )
+        # TransitionDown = BN, ReLU, 1x1 conv, Dropout, pool: folded unit + the pool
+        self.downs = nn.ModuleList(_FoldedUnit(td[0], td[2]) for td in model.transitions_down)
         self.growth = model.down_blocks[0].layers[0].first[2].out_channels
         # Buffers of the last input shape, reused while it repeats (video frames): fresh
         # allocations of this size are page-faulted in by the kernel on every call.
@@ -119,13 +150,14 @@ class BufferedFCDenseNet(nn.Module):
         # Each up block's buffer = [upsampled new maps | skip stack | own new maps]; the matching
         # down block fills its skip part in place.
         skips = []
-        for layers, down, up, buffer in zip(down_layers, m.transitions_down, reversed(m.transitions_up), up_buffers):
+        for layers, down, td, up, buffer in zip(down_layers, self.downs, m.transitions_down,
+                                                reversed(m.transitions_up), up_buffers):
             c0, up_channels = x.shape[1], up.conv.out_channels
             skip = buffer[:, up_channels:up_channels + c0 + len(layers) * k]
             skip[:, :c0] = x
             self._fill(skip, c0, layers, scratch)
             skips.append(skip)
-            x = down(skip)
+            x = td[-1](down(skip, scratch))
 
         c0 = x.shape[1]
         bottleneck[:, :c0] = x
