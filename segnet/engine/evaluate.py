@@ -125,7 +125,7 @@ def write_metrics_files(result: dict[str, Any], stage: Staging, title: str | Non
 
 def format_table(result: dict[str, Any]) -> str:
     """The IoU table printed by ``segnet evaluate`` (percentages)."""
-    width = max(len(n) for n in result["class_names"]) + 2
+    width = max(len(n) for n in [*result["class_names"], "mean class accuracy"]) + 2
     lines = [f"{'id':>3}  {'class':<{width}}{'IoU':>7}{'acc':>8}"]
     for i, name in enumerate(result["class_names"]):
         iou, acc = result["per_class_iou"][name], result["per_class_accuracy"][name]
