@@ -36,8 +36,10 @@ def _limited(dataset, limit: int | None):
 
 
 def _pairs(dataset) -> list:
+    """(image, label) paths of a CamVid, through any Subsets around it."""
     if isinstance(dataset, Subset):
-        return [dataset.dataset.pairs[i] for i in dataset.indices]
+        inner = _pairs(dataset.dataset)
+        return [inner[i] for i in dataset.indices]
     return list(dataset.pairs)
 
 

@@ -46,6 +46,8 @@ class Trainer:
         self.main = dist.is_main
         self.bars = self.main and (cfg.progress if cfg.progress is not None else sys.stderr.isatty())
         LAST_RUN_DIR[:] = [str(self.run_dir)]
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         set_deterministic(cfg.deterministic, device)

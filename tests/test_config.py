@@ -1,0 +1,95 @@
+"""The training config: recipes load, overrides apply, and every mistake is one SegnetError
+that names the key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segnet.cli import main as cli_main
+from segnet.config import load_config
+from segnet.errors import SegnetError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RECIPES = ["fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_log_densenet103", "smp_unet_resnet34",
+           "smp_unet_dsnet50", "quick_cpu"]
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipes_load(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.name == name and cfg.base is None
+
+
+def test_defaults_are_the_paper_recipe():
+    cfg = load_config(CONFIGS / "fc_densenet103.yaml")
+    assert cfg.optim.name == "rmsprop" and cfg.optim.weight_decay == 1e-4
+    assert (cfg.train.lr, cfg.train.lr_decay, cfg.train.crop_size, cfg.train.batch_size) == (1e-3, 0.995, 224, 3)
+    assert (cfg.train.epochs, cfg.train.patience) == (750, 100)
+    assert cfg.finetune.enabled and (cfg.finetune.lr, cfg.finetune.patience, cfg.finetune.crop_size) == (1e-4, 50, None)
+    assert cfg.loss.class_weights == "median_frequency" and cfg.data.hflip
+
+
+def test_quick_cpu_inherits_and_overrides():
+    cfg = load_config(CONFIGS / "quick_cpu.yaml", ["train.epochs=3", "amp=off"])
+    assert cfg.model.name == "fc_densenet56"  # from base: fc_densenet56.yaml
+    assert (cfg.data.scale, cfg.train.crop_size, cfg.max_minutes, cfg.channels_last) == (0.5, 160, 60, True)
+    assert cfg.train.epochs == 3 and cfg.amp == "off"  # YAML's bare off is a boolean
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("nosuchkey=1", ["unknown config key 'nosuchkey'"]),
+        ("data.nosuch=1", ["unknown config key 'data.nosuch'"]),
+        ("train.epochs=many", ["train.epochs", "many"]),
+        ("train.lr=-0.001", ["train.lr", "-0.001"]),
+        ("finetune.lr=0", ["finetune.lr"]),
+        ("train.batch_size=0", ["train.batch_size", "0"]),
+        ("train.crop_size=400", ["train.crop_size", "400", "360x480"]),
+        ("data.scale=1.5", ["data.scale", "1.5"]),
+        ("model.name=fc_densenet999", ["model.name", "fc_densenet999"]),
+        ("amp=fp32", ["amp", "fp32"]),
+        ("loss.class_weights=inverse", ["loss.class_weights", "inverse"]),
+        ("optim.name=lbfgs", ["optim.name", "lbfgs"]),
+        ("val_every=0", ["val_every"]),
+        ("loss.final_only_last_epoch=true", ["loss.final_only_last_epoch", "deep_supervision"]),
+        ("epochs", ["key=value"]),
+    ],
+)
+def test_bad_values_name_the_key(override, words):
+    with pytest.raises(SegnetError) as err:
+        load_config(CONFIGS / "fc_densenet56.yaml", [override])
+    assert "\n" not in str(err.value)
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+def test_crop_must_fit_the_scaled_frames():
+    with pytest.raises(SegnetError, match=r"train.crop_size.*224.*180x240.*data.scale=0.5"):
+        load_config(CONFIGS / "fc_densenet56.yaml", ["data.scale=0.5"])
+    load_config(CONFIGS / "fc_densenet56.yaml", ["data.scale=0.5", "train.crop_size=180"])
+
+
+def test_bad_recipe_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lr: -1\n")
+    with pytest.raises(SegnetError, match="train.lr"):
+        load_config(bad)
+    bad.write_text("trian:\n  lr: 1\n")
+    with pytest.raises(SegnetError, match=r"bad.yaml.*trian"):
+        load_config(bad)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("base: loop.yaml\n")
+    with pytest.raises(SegnetError, match="loop"):
+        load_config(loop)
+    with pytest.raises(SegnetError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_cli_reports_config_errors_in_one_line(capsys):
+    assert cli_main(["train", "--config", str(CONFIGS / "fc_densenet56.yaml"), "train.batch_size=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("segnet: error:") and "train.batch_size" in err and "\n" not in err
+    assert cli_main(["train"]) == 2
