@@ -123,6 +123,7 @@ class Trainer:
             if resume.get("scaler"):
                 self.scaler.load_state_dict(resume["scaler"])
             self.early.load_state_dict(resume["early_stopping"])
+            self.early.patience = scfg.patience  # an override on --resume wins
             first_epoch = int(resume["epoch"]) + 1
             skip = int(resume.get("batch_in_epoch", 0))
             partial = resume.get("epoch_progress")
