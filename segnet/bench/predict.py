@@ -33,7 +33,7 @@ PATHS = ("eager", "channels_last", "segnet")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", nargs="+", default=["bundled", "fc_densenet103"],
+    parser.add_argument("--models", nargs="*", default=["bundled", "fc_densenet103"],
                         help="'bundled' (skipped when absent) and registry names, random-init (default: bundled fc_densenet103)")
     parser.add_argument("--checkpoint", nargs="*", type=Path, default=[], help="trained checkpoints to add")
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
@@ -66,7 +66,8 @@ def _checkpoints(args) -> list[tuple[str, dict, str]]:
         if name == "bundled":
             path = bundled_path()
             if path.is_file():
-                found.append(("bundled " + load_checkpoint(path)["model_name"], load_checkpoint(path), f"trained ({path})"))
+                bundle = load_checkpoint(path)
+                found.append((f"bundled {bundle['model_name']}", bundle, f"trained ({path})"))
             else:
                 print(f"bundled model absent ({path}): skipped")
             continue

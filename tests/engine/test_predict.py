@@ -1,6 +1,7 @@
 """segnet predict: outputs per image and video, inputs of any kind, all-or-nothing failures,
 and the buffered FC-DenseNet inference path (segnet.engine.fast)."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -223,3 +224,13 @@ def test_buffered_forward_matches_the_model(channels_last):
             assert (got16.argmax(1) == ref.argmax(1)).float().mean() > 0.97
     with pytest.raises(RuntimeError):
         fast.train()
+
+
+def test_bench_predict_smoke(tiny_ckpt, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "predict", "--models", "--checkpoint", str(tiny_ckpt), "--frames", "1",
+                 "--agree-frames", "1", "--size", "64", "96", "--paths", "segnet", "--json", str(out)]) == 0
+    assert "bf16 vs float32 argmax" in capsys.readouterr().out
+    rows = json.loads(out.read_text())
+    assert {r.get("precision") for r in rows} >= {"float32", "bfloat16"}
+    assert rows[-1]["agreement_bf16_fp32"] > 0.95
