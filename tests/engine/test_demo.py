@@ -130,7 +130,8 @@ def test_demo(bundle, seq_root, tmp_path, monkeypatch, capsys):
         assert main(["evaluate", "--data-root", str(only_seq), "--out", str(tmp_path / "eval"), "--device", "cpu",
                      "--amp", "off"]) == 0
         evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-        assert np.array_equal(evaluated["confusion_matrix"], metrics["confusion_matrix"])
+        a, b = np.array(evaluated["confusion_matrix"]), np.array(metrics["confusion_matrix"])
+        assert np.abs(a - b).sum() <= 1e-4 * a.sum()  # batch 2 vs 1: rounding at near-ties only
 
 
 def test_demo_without_bundle_or_frames(tmp_path, seq_root, capsys, monkeypatch):
