@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    amx = torch.cpu._is_amx_tile_supported() if hasattr(torch.cpu, "_is_amx_tile_supported") else cpu_has_amx()
+    amx = cpu_has_amx()
     print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, AMX {'yes' if amx else 'no'}, device {device}")
     print(f"load average at start (1/5/15 min): {_load()}")
