@@ -2,7 +2,7 @@
 
 For each model (the bundled one when present, FC-DenseNet103, any --checkpoint) and each path:
 
-- ``eager``: the model as built (NCHW), ``model(x)``;
+- ``eager``: the model as built (NCHW) through ``forward_logits`` (input_scale applied);
 - ``channels_last``: the same with channels_last weights and input;
 - ``segnet``: what ``segnet predict`` runs, ``Predictor.logits`` (channels_last, the buffered
   FC-DenseNet forward of segnet.engine.fast, the checkpoint's input_scale);
@@ -16,7 +16,6 @@ with float32's on real CamVid test frames. Figures are recorded in docs/results/
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -109,6 +108,7 @@ def _agreement(predictor_fp32, predictor_bf16, root: Path, count: int) -> tuple[
 
 def run(args: argparse.Namespace) -> int:
     from segnet.engine.device import cpu_has_amx, resolve_device
+    from segnet.engine.inference import forward_logits
     from segnet.engine.predict import Predictor
 
     if args.threads:
@@ -138,15 +138,12 @@ def run(args: argparse.Namespace) -> int:
                     from segnet.engine.checkpoint import model_from_checkpoint
 
                     model = model_from_checkpoint(ckpt, label).eval().to(device)
-                    x = batch
-                    if path == "channels_last":
+                    cl = path == "channels_last"
+                    if cl:
                         model = model.to(memory_format=torch.channels_last)
-                        x = batch.contiguous(memory_format=torch.channels_last)
-                    dtype = predictor.amp_dtype
 
-                    def fn(model=model, x=x, dtype=dtype):
-                        with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()):
-                            return model(x)
+                    def fn(model=model, cl=cl, dtype=predictor.amp_dtype):  # same input_scale as segnet
+                        return forward_logits(model, batch, predictor.input_scale, None, dtype, cl)
                 wall, cpu = _time(fn, args.frames)
                 print(f"  {path:<14}{precision:<11}{wall:>9.3f}{1 / wall:>10.2f}{cpu:>13.3f}", flush=True)
                 results.append({"model": label, "weights": weights, "path": path, "precision": precision,
