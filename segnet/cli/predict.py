@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.inputs)
     ckpt, source = resolve_checkpoint(args.checkpoint)
     predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta)
-    print(f"model: {describe(ckpt, source)}; {predictor.device}, {predictor.precision}", file=sys.stderr)
+    # stdout: stderr is for the one error line a failure prints
+    print(f"model: {describe(ckpt, source)}; {predictor.device}, {predictor.precision}", flush=True)
     summary = run_predict(predictor, inputs, args.out, opacity=args.opacity, with_input=args.side_by_side,
                           batch_size=args.batch_size, progress=sys.stderr.isatty())
     if summary["images"]:
