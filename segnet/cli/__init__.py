@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Errors are ours to report, as one line: silence OpenCV's and FFmpeg's own stderr logging
+    # (OpenCV reads its level when imported, FFmpeg's at the first video: both still ahead here).
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     from segnet.errors import SegnetError
 
     args = build_parser().parse_args(argv)
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segnet: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         if os.environ.get("SEGNET_DEBUG"):
             raise
         target = exc.filename or ""
