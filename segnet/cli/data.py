@@ -34,6 +34,9 @@ def _check(args: argparse.Namespace) -> int:
 
     report = check_camvid(_root(args), progress=sys.stderr.isatty())
     print(format_report(report))
+    if not report.ok:  # the report (stdout) lists every problem; stderr gets the one-line verdict
+        more = f" (and {len(report.errors) - 1} more, listed above)" if len(report.errors) > 1 else ""
+        print(f"segnet: error: {report.errors[0]}{more}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
