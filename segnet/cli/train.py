@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
@@ -42,7 +43,8 @@ def run(args) -> int:
 
         if distributed.current_rank() == 0:
             where = run_dir or _last_run_dir()
-            hint = f"; resumable state in {where}/last.pt (segnet train --resume {where})" if where else ""
+            resumable = where and (Path(where) / "last.pt").is_file()
+            hint = f"; resumable state in {where}/last.pt (segnet train --resume {where})" if resumable else ""
             print(f"segnet: interrupted{hint}", file=sys.stderr)
         return 130
     from segnet.engine.distributed import current_rank
