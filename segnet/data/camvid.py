@@ -11,6 +11,9 @@ Decisions (see data/README.md):
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -33,10 +36,31 @@ def _decode(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise SegnetError(f"file not found: {path}")
-    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        array, warning = _imread_jpeg(path)
+        if array is not None and warning:  # libjpeg decodes a damaged file with grey blocks and a warning
+            raise SegnetError(f"cannot decode {path}: corrupt or truncated JPEG ({warning})")
+    else:
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise SegnetError(f"cannot decode {path}: unreadable, corrupt or truncated image file")
     return array
+
+
+def _imread_jpeg(path: Path) -> tuple[np.ndarray | None, str]:
+    """cv2.imread, with the warnings libjpeg prints straight to file descriptor 2 captured."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        lines = sink.read().decode(errors="replace").strip().splitlines()
+    return array, lines[0].strip() if lines else ""
 
 
 def read_image(path: str | Path) -> np.ndarray:
