@@ -25,15 +25,18 @@ class Staging:
     def __init__(self, out: str | os.PathLike):
         self.out = Path(out)
         self.root: Path | None = None
+        self.created: list[Path] = []  # folders above ``out`` made for the staging folder, deepest first
 
     def __enter__(self) -> "Staging":
         if self.out.exists() and not self.out.is_dir():
             raise SegnetError(f"output folder {self.out} exists and is not a folder")
         parent = self.out.resolve().parent
+        self.created = [p for p in (parent, *parent.parents) if not p.exists()]
         try:
             parent.mkdir(parents=True, exist_ok=True)
             self.root = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.staging-", dir=parent))
         except OSError as exc:
+            self._remove_created()
             raise SegnetError(f"cannot write into {parent}: {exc.strerror or exc}") from None
         return self
 
@@ -59,6 +62,16 @@ class Staging:
         finally:
             if self.root is not None:
                 shutil.rmtree(self.root, ignore_errors=True)
+            if exc_type is not None:
+                self._remove_created()
+
+    def _remove_created(self) -> None:
+        """A failed job leaves no empty folders behind either."""
+        for folder in self.created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def write_png(path: str | Path, rgb_or_ids: np.ndarray) -> None:
