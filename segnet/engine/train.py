@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -33,18 +34,34 @@ def train(cfg, command: str = "") -> dict:
     """Train from scratch as ``cfg`` says; returns the summary of Trainer.fit()."""
     started = time.monotonic()
     info, device = distributed.init_distributed(cfg.device)
+    created = None  # the first folder of the run directory's path this call creates
     try:
         run_dir = _shared_run_dir(cfg, info)
         if info.is_main:
             if (run_dir / "last.pt").exists():
                 raise SegnetError(f"{run_dir} already holds a run (last.pt); use --resume {run_dir} or another run_dir")
             cfg.run_dir = str(run_dir)
+            created = _first_missing(run_dir)
             save_config(cfg, run_dir)
         distributed.barrier()
         trainer = Trainer(cfg, run_dir, info, device, command=command, started=started)
         return trainer.fit()
+    except BaseException:
+        # A run that fails before its first checkpoint (bad data, bad values) leaves nothing behind.
+        if created is not None and not (run_dir / "last.pt").exists():
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     finally:
         distributed.close_distributed()
+
+
+def _first_missing(path: Path) -> Path | None:
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str = "") -> dict:
@@ -77,6 +94,8 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str
     try:
         if info.is_main:
             save_config(cfg, run_dir)
+            for torn in run_dir.glob(".*.pt.*.tmp"):  # checkpoint writes a kill cut short
+                torn.unlink(missing_ok=True)
         trainer = Trainer(cfg, run_dir, info, device, resume=ckpt, command=command, started=started)
         return trainer.fit()
     finally:
