@@ -8,7 +8,6 @@ directory (see segnet.engine.run_dir); only rank 0 writes them.
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -174,9 +173,11 @@ class Trainer:
             if converged:
                 self._restore_best()
             if self.main:
-                self._save("last.pt", stage_done=self.stage_done, batch_in_epoch=0)
+                # best_<stage>.pt first and atomically: once last.pt says the stage is done, a resume
+                # never comes back to write it (a kill in a plain copy would leave it torn)
                 if self.stage_done and (self.run_dir / "best.pt").is_file():
-                    shutil.copyfile(self.run_dir / "best.pt", self.run_dir / f"best_{name}.pt")
+                    save_checkpoint(self.run_dir / f"best_{name}.pt", load_checkpoint(self.run_dir / "best.pt"))
+                self._save("last.pt", stage_done=self.stage_done, batch_in_epoch=0)
             distributed.barrier()
             if self.stage_done:
                 why = "early stopping" if stop_early and epoch < scfg.epochs else "last epoch"
