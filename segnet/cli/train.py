@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def run(args) -> int:
         raise SegnetError("give exactly one of --config FILE or --resume RUN_DIR")
     from segnet.engine.train import resume, train
 
+    _stop_on_signals()
     command = "segnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_dir = None
     try:
@@ -58,6 +60,18 @@ def run(args) -> int:
     best_txt = f"{best:.4f}" if isinstance(best, float) and best > float("-inf") else "n/a"
     print(f"done ({summary['stopped']}): best val mIoU {best_txt}; model {summary['best']}")
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end training through KeyboardInterrupt, which saves a resumable
+    last.pt. Installed explicitly: a shell starts background jobs with SIGINT ignored, and
+    schedulers stop jobs with SIGTERM."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _last_run_dir():

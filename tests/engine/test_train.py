@@ -148,20 +148,27 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good(camvid_root, tmp_path,
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
-def test_sigint_writes_resumable_checkpoint(camvid_root, tmp_path):
+def _as_background_job():
+    """A shell starts background jobs with SIGINT ignored; training must still stop on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stop_signal_writes_resumable_checkpoint(camvid_root, tmp_path, stop_signal):
     run_dir = tmp_path / "run"
     env = dict(os.environ, SEGNET_DATA_ROOT=str(camvid_root), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "segnet", "train", "--config", "configs/fc_densenet56.yaml",
          *tiny_overrides(camvid_root, run_dir, "train.epochs=1000", "threads=1")],
         cwd=Path(__file__).parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_background_job,
     )
     deadline = time.monotonic() + 120
     while not (run_dir / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop_signal)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
