@@ -25,6 +25,30 @@ import torch
 from segnet.errors import SegnetError
 
 
+def model_fields(
+    model: torch.nn.Module,
+    model_name: str,
+    model_options: dict | None = None,
+    input_scale: float = 1.0,
+    normalization: dict | None = None,
+    meta: dict | None = None,
+) -> dict[str, Any]:
+    """The fields every segnet checkpoint carries to rebuild and run its model (CamVid classes)."""
+    from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, PALETTE
+
+    return {
+        "model": model.state_dict(),
+        "model_name": model_name,
+        "model_options": dict(model_options or {}),
+        "num_classes": NUM_CLASSES,
+        "class_names": list(CLASS_NAMES),
+        "palette": PALETTE.tolist(),
+        "input_scale": float(input_scale),
+        "normalization": normalization or {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+        "meta": dict(meta or {}),
+    }
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``.
 

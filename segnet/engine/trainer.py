@@ -16,10 +16,10 @@ import torch
 from tqdm import tqdm
 
 from segnet.config import STAGES, to_plain
-from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, PALETTE
+from segnet.data.classes import CLASS_NAMES, NUM_CLASSES
 from segnet.engine import distributed
 from segnet.engine.batches import TrainData, ValData
-from segnet.engine.checkpoint import load_checkpoint, save_checkpoint
+from segnet.engine.checkpoint import load_checkpoint, model_fields, save_checkpoint
 from segnet.engine.device import autocast, resolve_amp
 from segnet.engine.early_stopping import EarlyStopping
 from segnet.engine.inference import forward_logits
@@ -333,16 +333,9 @@ class Trainer:
         if batch_in_epoch:
             progress = {"loss_sum": self.loss_sum, "images": self.images_seen,
                         "seconds": self._seconds_before + time.perf_counter() - self._t0_epoch}
+        normalization = {"mean": [float(v) for v in cfg.data.mean], "std": [float(v) for v in cfg.data.std]}
         save_checkpoint(self.run_dir / filename, {
-            "model": self.raw_model.state_dict(),
-            "model_name": cfg.model.name,
-            "model_options": self.model_options,
-            "num_classes": NUM_CLASSES,
-            "class_names": list(CLASS_NAMES),
-            "palette": PALETTE.tolist(),
-            "input_scale": float(cfg.data.scale),
-            "normalization": {"mean": [float(v) for v in cfg.data.mean], "std": [float(v) for v in cfg.data.std]},
-            "meta": meta,
+            **model_fields(self.raw_model, cfg.model.name, self.model_options, cfg.data.scale, normalization, meta),
             "config": to_plain(cfg),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),

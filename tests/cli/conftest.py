@@ -107,16 +107,13 @@ def first(root: Path, folder: str) -> Path:
 
 def checkpoint_payload(model_name="fc_densenet", options=None, num_classes=11, state_classes=None) -> dict:
     """A DESIGN.md checkpoint dict; ``state_classes`` builds the weights for another class count."""
-    from segnet.data.classes import CLASS_NAMES, PALETTE
+    from segnet.engine.checkpoint import model_fields
     from segnet.models import create_model
 
     options = dict(TINY if options is None else options)
     torch.manual_seed(0)
     model = create_model("fc_densenet", state_classes or num_classes, **TINY)
-    return {"model": model.state_dict(), "model_name": model_name, "model_options": options,
-            "num_classes": num_classes, "class_names": list(CLASS_NAMES), "palette": PALETTE.tolist(),
-            "input_scale": 1.0, "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3},
-            "meta": {"command": "tests/cli"}}
+    return {**model_fields(model, model_name, options, meta={"command": "tests/cli"}), "num_classes": num_classes}
 
 
 @pytest.fixture(scope="session")

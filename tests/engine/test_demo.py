@@ -12,7 +12,7 @@ import torch
 from segnet.cli import main
 from segnet.data.camvid import read_image
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.engine.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.models import create_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,9 +36,7 @@ def training_ckpt(tmp_path_factory) -> Path:
     model(torch.rand(1, 3, 32, 32)).mean().backward()
     optimizer.step()
     path = tmp_path_factory.mktemp("run") / "best.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": "fc_densenet", "model_options": TINY,
-                           "num_classes": 11, "class_names": CLASS_NAMES, "palette": PALETTE.tolist(),
-                           "input_scale": 1.0, "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3},
+    save_checkpoint(path, {**model_fields(model, "fc_densenet", TINY),
                            "optimizer": optimizer.state_dict(), "epoch": 7, "step": 70,
                            "rng": {"torch": torch.get_rng_state()}, "config": {"model": {"name": "fc_densenet"}},
                            "meta": {"command": "segnet train --config tiny.yaml"}})

@@ -11,8 +11,8 @@ import torch
 
 from segnet.cli import main
 from segnet.data.camvid import read_image, read_label
-from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.data.classes import CLASS_NAMES
+from segnet.engine.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
@@ -28,9 +28,7 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     with torch.no_grad():
         model.classifier.bias.copy_(torch.tensor([1.0, 1.2, -1, 1.5, 0.5, 0.8, -1, -1, 0.3, -1, -1]))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": "fc_densenet", "model_options": TINY,
-                           "num_classes": 11, "class_names": CLASS_NAMES, "palette": PALETTE.tolist(),
-                           "input_scale": 1.0, "normalization": NORM, "meta": {}})
+    save_checkpoint(path, model_fields(model, "fc_densenet", TINY, normalization=NORM))
     return path
 
 

@@ -10,8 +10,8 @@ import torch
 
 from segnet.cli import main
 from segnet.data.camvid import read_image
-from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.data.classes import CLASS_NAMES
+from segnet.engine.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
@@ -23,9 +23,7 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("export")
     model = create_model("fc_densenet", 11, **TINY)
-    save_checkpoint(folder / "tiny.pt", {"model": model.state_dict(), "model_name": "fc_densenet",
-                                         "model_options": TINY, "num_classes": 11, "class_names": CLASS_NAMES,
-                                         "palette": PALETTE.tolist(), "input_scale": 1.0, "normalization": NORM})
+    save_checkpoint(folder / "tiny.pt", model_fields(model, "fc_densenet", TINY, normalization=NORM))
     assert main(["export", "--checkpoint", str(folder / "tiny.pt"), "--format", "onnx", "--out", str(folder / "m.onnx")]) == 0
     return folder
 

@@ -11,7 +11,7 @@ import torch
 
 from segnet.cli import main
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.engine.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.engine.fast import BufferedFCDenseNet, prepare_for_inference
 from segnet.models import create_model
 
@@ -36,9 +36,7 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = _randomise_bn(create_model("fc_densenet", 11, **TINY))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": "fc_densenet", "model_options": TINY,
-                           "num_classes": 11, "class_names": CLASS_NAMES, "palette": PALETTE.tolist(),
-                           "input_scale": 1.0, "normalization": NORM, "meta": {}})
+    save_checkpoint(path, model_fields(model, "fc_densenet", TINY, normalization=NORM))
     return path
 
 
