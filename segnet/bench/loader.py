@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 from segnet.paths import default_data_root
+from segnet.bench import cpu_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,16 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--cache", action="store_true", help="CamVid(cache=True): decode once, keep frames in RAM")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cpu_seconds() -> float:
@@ -73,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     warm = max(rates[1:]) if len(rates) > 1 else rates[0]
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine: {_cpu_name()}, {cores} cores available")
+    print(f"machine: {cpu_name()}, {cores} cores available")
     print(f"CamVid {args.split}: {len(dataset)} frames, batch {args.batch_size}, workers {workers}, "
           f"crop {args.crop_size}, scale {args.scale}, cache {args.cache}")
     print(f"Dataset construction: {build_s:.2f} s" + (" (decodes every frame once)" if args.cache else ""))

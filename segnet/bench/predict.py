@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segnet.bench.loader import _cpu_name  # one CPU-name probe for all benches
+from segnet.bench import cpu_name
 from segnet.paths import default_data_root
 
 PATHS = ("eager", "channels_last", "segnet")
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     amx = cpu_has_amx()
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, AMX {'yes' if amx else 'no'}, device {device}")
     print(f"load average at start (1/5/15 min): {_load()}")
     h, w = args.size
