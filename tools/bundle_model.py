@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.engine.bundled import BUNDLED_PATH, MAX_BUNDLE_BYTES, make_bundle
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from segnet.inference.bundled import BUNDLED_PATH, MAX_BUNDLE_BYTES, make_bundle
+from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from segnet.errors import SegnetError
 
 

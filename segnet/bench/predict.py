@@ -5,7 +5,7 @@ For each model (the bundled one when present, FC-DenseNet103, any --checkpoint) 
 - ``eager``: the model as built (NCHW) through ``forward_logits`` (input_scale applied);
 - ``channels_last``: the same with channels_last weights and input;
 - ``segnet``: what ``segnet predict`` runs, ``Predictor.logits`` (channels_last, the buffered
-  FC-DenseNet forward of segnet.engine.fast, the checkpoint's input_scale);
+  FC-DenseNet forward of segnet.inference.fast, the checkpoint's input_scale);
 
 in float32 and with bfloat16 autocast. Batch 1, the median of --frames timed passes after a
 warm-up pass; CPU s/frame is this process's CPU time (all threads) per frame, which says how
@@ -56,8 +56,8 @@ def _load() -> str:
 def _checkpoints(args) -> list[tuple[str, dict, str]]:
     """(label, checkpoint dict, weights description) for every model to measure."""
     from segnet.data.classes import CLASS_NAMES, PALETTE
-    from segnet.engine.bundled import bundled_path
-    from segnet.engine.checkpoint import load_checkpoint
+    from segnet.inference.bundled import bundled_path
+    from segnet.core.checkpoint import load_checkpoint
     from segnet.models import create_model
 
     found = []
@@ -107,9 +107,9 @@ def _agreement(predictor_fp32, predictor_bf16, root: Path, count: int) -> tuple[
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.engine.device import cpu_has_amx, resolve_device
-    from segnet.engine.inference import forward_logits
-    from segnet.engine.predict import Predictor
+    from segnet.core.device import cpu_has_amx, resolve_device
+    from segnet.core.forward import forward_logits
+    from segnet.inference.predictor import Predictor
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 if path == "segnet":
                     fn = lambda: predictor.logits(batch)  # noqa: E731
                 else:
-                    from segnet.engine.checkpoint import model_from_checkpoint
+                    from segnet.core.checkpoint import model_from_checkpoint
 
                     model = model_from_checkpoint(ckpt, label).eval().to(device)
                     cl = path == "channels_last"

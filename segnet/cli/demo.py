@@ -43,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
 
     from segnet.data.camvid import find_pairs, read_image, read_label
     from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID
-    from segnet.engine.bundled import describe, resolve_checkpoint
-    from segnet.engine.evaluate import format_table, summarize, write_metrics_files
-    from segnet.engine.metrics import SegmentationMetrics
-    from segnet.engine.predict import Predictor, predict_video
-    from segnet.engine.staging import Staging
-    from segnet.engine.video import VideoWriter
+    from segnet.inference.bundled import describe, resolve_checkpoint
+    from segnet.inference.evaluate import format_table, summarize, write_metrics_files
+    from segnet.core.metrics import SegmentationMetrics
+    from segnet.inference.predict import predict_video
+    from segnet.inference.predictor import Predictor
+    from segnet.inference.staging import Staging
+    from segnet.inference.video import VideoWriter
     from segnet.errors import SegnetError
     from segnet.paths import default_data_root
 

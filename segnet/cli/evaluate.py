@@ -26,8 +26,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.engine.bundled import resolve_checkpoint
-    from segnet.engine.evaluate import evaluate, format_table, write_report
+    from segnet.inference.bundled import resolve_checkpoint
+    from segnet.inference.evaluate import evaluate, format_table, write_report
     from segnet.paths import default_data_root
 
     ckpt, source = resolve_checkpoint(args.checkpoint)

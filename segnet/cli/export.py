@@ -19,8 +19,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.engine.bundled import resolve_checkpoint
-    from segnet.engine.export import export_onnx
+    from segnet.inference.bundled import resolve_checkpoint
+    from segnet.inference.export import export_onnx
 
     ckpt, source = resolve_checkpoint(args.checkpoint)
     path = export_onnx(ckpt, args.out, source=source)

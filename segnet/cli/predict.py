@@ -35,8 +35,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.engine.bundled import describe, resolve_checkpoint
-    from segnet.engine.predict import Predictor, collect_inputs, run_predict
+    from segnet.inference.bundled import describe, resolve_checkpoint
+    from segnet.inference.predict import collect_inputs, run_predict
+    from segnet.inference.predictor import Predictor
 
     inputs = collect_inputs(args.inputs)
     ckpt, source = resolve_checkpoint(args.checkpoint)

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     if bool(args.config) == bool(args.resume):
         raise SegnetError("give exactly one of --config FILE or --resume RUN_DIR")
-    from segnet.engine.train import resume, train
+    from segnet.training.train import resume, train
 
     _stop_on_signals()
     command = "segnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -41,7 +41,7 @@ def run(args) -> int:
             cfg = load_config(args.config, args.overrides)
             summary = train(cfg, command=command)
     except KeyboardInterrupt:
-        from segnet.engine import distributed
+        from segnet.training import distributed
 
         if distributed.current_rank() == 0:
             where = run_dir or _last_run_dir()
@@ -49,7 +49,7 @@ def run(args) -> int:
             hint = f"; resumable state in {where}/last.pt (segnet train --resume {where})" if resumable else ""
             print(f"segnet: interrupted{hint}", file=sys.stderr)
         return 130
-    from segnet.engine.distributed import current_rank
+    from segnet.training.distributed import current_rank
 
     if current_rank() != 0:
         return 0
@@ -75,6 +75,6 @@ def _stop_on_signals() -> None:
 
 
 def _last_run_dir():
-    from segnet.engine.trainer import LAST_RUN_DIR
+    from segnet.training.trainer import LAST_RUN_DIR
 
     return LAST_RUN_DIR[0] if LAST_RUN_DIR else None

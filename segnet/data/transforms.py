@@ -95,5 +95,5 @@ def train_transform(
 def eval_transform(
     mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)
 ) -> A.Compose:
-    """Full frame, normalised; low-resolution models are handled by input_scale in the engine."""
+    """Full frame, normalised; low-resolution models are handled by input_scale at inference."""
     return A.Compose(_finish(mean, std))

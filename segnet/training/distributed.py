@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from segnet.engine.device import resolve_device
+from segnet.core.device import resolve_device
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``segnet train``: a run from a config, or the continuation of a stopped run.
 
     from segnet.config import load_config
-    from segnet.engine.train import train, resume
+    from segnet.training.train import train, resume
     summary = train(load_config("configs/quick_cpu.yaml", ["train.epochs=2"]))
     summary = resume("runs/quick_cpu-20250101-120000")
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 import torch.distributed as dist
 
 from segnet.config import config_from_dict, to_plain
-from segnet.engine import distributed
-from segnet.engine.checkpoint import load_checkpoint
-from segnet.engine.run_dir import default_run_dir, save_config
-from segnet.engine.trainer import Trainer
+from segnet.training import distributed
+from segnet.core.checkpoint import load_checkpoint
+from segnet.training.run_dir import default_run_dir, save_config
+from segnet.training.trainer import Trainer
 from segnet.errors import SegnetError
 
 

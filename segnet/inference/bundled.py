@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint
+from segnet.core.checkpoint import load_checkpoint
 from segnet.errors import SegnetError
 
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "assets" / "camvid_bundled.pt"

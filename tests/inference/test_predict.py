@@ -1,5 +1,5 @@
 """segnet predict: outputs per image and video, inputs of any kind, all-or-nothing failures,
-and the buffered FC-DenseNet inference path (segnet.engine.fast)."""
+and the buffered FC-DenseNet inference path (segnet.inference.fast)."""
 
 import json
 from pathlib import Path
@@ -11,8 +11,8 @@ import torch
 
 from segnet.cli import main
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
-from segnet.engine.fast import BufferedFCDenseNet, prepare_for_inference
+from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
+from segnet.inference.fast import BufferedFCDenseNet, prepare_for_inference
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
@@ -48,7 +48,7 @@ def frames(camvid_root) -> list[np.ndarray]:
 
 
 def _reference_ids(ckpt_path: Path, rgb: np.ndarray) -> np.ndarray:
-    """Class ids straight from the model, float32, no segnet.engine inference code."""
+    """Class ids straight from the model, float32, no segnet inference code."""
     model = model_from_checkpoint(load_checkpoint(ckpt_path)).eval()
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
     x = (x - torch.tensor(NORM["mean"]).view(1, 3, 1, 1)) / torch.tensor(NORM["std"]).view(1, 3, 1, 1)
@@ -134,7 +134,7 @@ def test_video_overlay_keeps_fps_size_and_frames(tiny_ckpt, frames, tmp_path):
 
 
 def test_video_writer_falls_back(tmp_path):
-    from segnet.engine.video import VideoWriter
+    from segnet.inference.video import VideoWriter
 
     codecs = (("NOPE", ".mp4"), ("MJPG", ".avi"))
     with VideoWriter(tmp_path / "x", 5.0, (32, 16), codecs=codecs) as writer:

@@ -22,8 +22,8 @@ from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from segnet.data import CamVid, eval_transform, make_loader, read_image, read_pair, train_transform
-from segnet.engine.distributed import DistInfo
-from segnet.engine.seeding import epoch_seed
+from segnet.training.distributed import DistInfo
+from segnet.training.seeding import epoch_seed
 
 
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from segnet.engine.checkpoint import model_from_checkpoint
+from segnet.core.checkpoint import model_from_checkpoint
 from segnet.errors import SegnetError
 
 FORMATS = ("onnx",)

@@ -26,8 +26,8 @@ import torch
 import yaml
 
 from segnet.config import load_config
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from segnet.engine.train import train
+from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint
+from segnet.training.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 6

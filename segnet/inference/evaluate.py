@@ -1,6 +1,6 @@
 """Per-class IoU, mIoU and accuracies of a checkpoint on a CamVid split.
 
-Outputs (all or nothing, see segnet.engine.staging): ``metrics.json``, ``per_class_iou.csv``
+Outputs (all or nothing, see segnet.inference.staging): ``metrics.json``, ``per_class_iou.csv``
 and ``confusion_matrix.png`` (row-normalised). ``bn="batch"`` reproduces the official
 FC-DenseNet evaluation, which ran BatchNorm with the statistics of each test batch (BN
 layers in training mode, dropout off).
@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from segnet.data.camvid import find_pairs, read_pair
 from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID
-from segnet.engine.metrics import SegmentationMetrics
-from segnet.engine.predict import Predictor
-from segnet.engine.staging import Staging
-from segnet.engine.visualize import confusion_matrix_figure
+from segnet.core.metrics import SegmentationMetrics
+from segnet.inference.predictor import Predictor
+from segnet.inference.staging import Staging
+from segnet.inference.visualize import confusion_matrix_figure
 from segnet.errors import SegnetError
 
 BN_MODES = ("running", "batch")

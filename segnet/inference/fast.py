@@ -10,7 +10,7 @@ An up block's buffer also holds its input ``[upsampled | skip]``: the down block
 resolution writes its stack straight into it, so the skip is never copied either.
 
 Same weights, same arithmetic order per layer: logits match the model's to float rounding
-(tests/engine/test_predict.py). Models other than FC-DenseNet pass through unchanged.
+(tests/inference/test_predict.py). Models other than FC-DenseNet pass through unchanged.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import torch
 
 from segnet.cli import main as cli_main
 from segnet.config import load_config
-from segnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from segnet.engine.train import resume, train
+from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint
+from segnet.training.train import resume, train
 
 TINY = "{growth_rate: 4, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 8}"
 
@@ -182,7 +182,7 @@ def test_stop_signal_writes_resumable_checkpoint(camvid_root, tmp_path, stop_sig
 
 
 def test_weight_decay_on_conv_weights_only():
-    from segnet.engine.optim import param_groups
+    from segnet.training.optim import param_groups
     from segnet.models import create_model
 
     model = create_model("fc_densenet", 11, growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import torch
 
-from segnet.engine.checkpoint import load_checkpoint
+from segnet.core.checkpoint import load_checkpoint
 
 SCRIPT = textwrap.dedent(
     """
     import sys, torch
     from segnet.config import load_config
-    from segnet.engine import distributed
-    from segnet.engine.trainer import Trainer
+    from segnet.training import distributed
+    from segnet.training.trainer import Trainer
 
     root, out = sys.argv[1:3]
     for preload in ("false", "true"):  # DataLoader + DistributedSampler, then frames preloaded on the device

@@ -1,4 +1,4 @@
-"""The bundled model (tools/bundle_model.py, segnet.engine.bundled) and ``segnet demo``."""
+"""The bundled model (tools/bundle_model.py, segnet.inference.bundled) and ``segnet demo``."""
 
 import importlib.util
 import json
@@ -12,7 +12,7 @@ import torch
 from segnet.cli import main
 from segnet.data.camvid import read_image
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.engine.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
+from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.models import create_model
 
 REPO = Path(__file__).resolve().parents[2]

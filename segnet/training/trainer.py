@@ -2,7 +2,7 @@
 
 One ``Trainer`` runs the enabled stages of a config in order (``train`` on random crops,
 then ``finetune`` on full frames starting from the best weights so far). Files go to the run
-directory (see segnet.engine.run_dir); only rank 0 writes them.
+directory (see segnet.training.run_dir); only rank 0 writes them.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from tqdm import tqdm
 
 from segnet.config import STAGES, to_plain
 from segnet.data.classes import CLASS_NAMES, NUM_CLASSES
-from segnet.engine import distributed
-from segnet.engine.batches import TrainData, ValData
-from segnet.engine.checkpoint import load_checkpoint, model_fields, save_checkpoint
-from segnet.engine.device import autocast, resolve_amp
-from segnet.engine.early_stopping import EarlyStopping
-from segnet.engine.inference import forward_logits
-from segnet.engine.losses import class_weights_for, make_criterion, training_loss
-from segnet.engine.metrics import SegmentationMetrics
-from segnet.engine.optim import make_optimizer, make_scheduler
-from segnet.engine.run_dir import RunLog
-from segnet.engine.seeding import rng_state, seed_everything, set_deterministic, set_rng_state
+from segnet.training import distributed
+from segnet.training.batches import TrainData, ValData
+from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.core.device import autocast, resolve_amp
+from segnet.training.early_stopping import EarlyStopping
+from segnet.core.forward import forward_logits
+from segnet.training.losses import class_weights_for, make_criterion, training_loss
+from segnet.core.metrics import SegmentationMetrics
+from segnet.training.optim import make_optimizer, make_scheduler
+from segnet.training.run_dir import RunLog
+from segnet.training.seeding import rng_state, seed_everything, set_deterministic, set_rng_state
 from segnet.errors import SegnetError
 from segnet.paths import default_data_root
 

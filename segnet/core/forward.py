@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segnet.engine.device import autocast
+from segnet.core.device import autocast
 
 
 def final_logits(output) -> torch.Tensor:

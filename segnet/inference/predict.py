@@ -5,7 +5,7 @@ Per image: ``<stem>_labels.png`` (uint8 class ids), ``<stem>_color.png`` (CamVid
 (``.avi`` when only the MJPG fallback encoder works), optionally input | overlay side by side.
 
 All inputs are checked before anything is written, and every output is staged in a hidden
-folder that moves into ``--out`` only when the whole job succeeded (segnet.engine.staging).
+folder that moves into ``--out`` only when the whole job succeeded (segnet.inference.staging).
 """
 
 from __future__ import annotations
@@ -19,76 +19,17 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from segnet.data.camvid import read_image
-from segnet.data.classes import NUM_CLASSES, PALETTE
-from segnet.engine.checkpoint import model_from_checkpoint
-from segnet.engine.device import resolve_amp, resolve_device
-from segnet.engine.fast import prepare_for_inference
-from segnet.engine.inference import forward_logits
-from segnet.engine.staging import Staging, write_png
-from segnet.engine.video import VIDEO_SUFFIXES, VideoReader, VideoWriter, check_video
-from segnet.engine.visualize import colorize, overlay, side_by_side
+from segnet.inference.predictor import Predictor
+from segnet.inference.staging import Staging, write_png
+from segnet.inference.video import VIDEO_SUFFIXES, VideoReader, VideoWriter, check_video
+from segnet.inference.visualize import colorize, overlay, side_by_side
 from segnet.errors import SegnetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _GLOB_CHARS = set("*?[")
-
-
-class Predictor:
-    """A checkpoint's model on a device, ready for RGB uint8 frames.
-
-    amp="auto" and channels_last=None pick the fastest correct path: bf16 autocast and
-    channels_last on CUDA and on AMX CPUs (segnet.engine.device), float32 otherwise; and for
-    FC-DenseNets the buffered forward of segnet.engine.fast (``fused=False``: the model as is).
-    """
-
-    def __init__(self, ckpt: dict[str, Any], source: str = "checkpoint", device: str = "auto",
-                 amp: str = "auto", tta: str | None = None, channels_last: bool | None = None,
-                 fused: bool = True):
-        self.device = resolve_device(device)
-        self.amp_dtype = resolve_amp(amp, self.device)
-        self.tta = None if tta in (None, "none") else tta
-        if self.tta not in (None, "flip"):
-            raise SegnetError(f"unknown --tta '{tta}' (use flip)")
-        self.num_classes = int(ckpt.get("num_classes", NUM_CLASSES))
-        self.class_names = list(ckpt.get("class_names") or [])
-        self.palette = _palette(ckpt, self.num_classes, source)
-        self.input_scale = float(ckpt.get("input_scale", 1.0) or 1.0)
-        norm = ckpt.get("normalization") or {}
-        self.mean = torch.tensor(norm.get("mean", (0.0, 0.0, 0.0)), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(norm.get("std", (1.0, 1.0, 1.0)), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        model = model_from_checkpoint(ckpt, source).eval().to(self.device)
-        self.channels_last = True if channels_last is None else channels_last
-        self.model = prepare_for_inference(model, channels_last=self.channels_last, fused=fused)
-
-    def to_tensor(self, images: list[np.ndarray]) -> torch.Tensor:
-        """HxWx3 uint8 RGB frames (same size) -> normalised float [N, 3, H, W] on the device."""
-        batch = torch.from_numpy(np.stack(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        return batch.sub_(self.mean).div_(self.std)
-
-    @torch.no_grad()
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        return forward_logits(self.model, batch, self.input_scale, self.tta, self.amp_dtype, self.channels_last)
-
-    def predict(self, images: list[np.ndarray]) -> np.ndarray:
-        """[N, H, W] uint8 class ids for same-size RGB frames."""
-        return self.logits(self.to_tensor(images)).argmax(1).to(torch.uint8).cpu().numpy()
-
-    @property
-    def precision(self) -> str:
-        return {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[self.amp_dtype]
-
-
-def _palette(ckpt: dict[str, Any], num_classes: int, source: str) -> np.ndarray:
-    palette = np.asarray(ckpt.get("palette") or PALETTE, dtype=np.uint8)
-    if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) < num_classes:
-        if num_classes <= len(PALETTE) - 1:
-            return PALETTE
-        raise SegnetError(f"{source}: palette has {len(palette)} colours for {num_classes} classes")
-    return palette
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -1,0 +1,1 @@
+"""Pieces both pipelines share: checkpoints, devices and precision, metrics, the forward pass."""

@@ -1,1 +1,0 @@
-"""Training, evaluation, prediction and export: everything that runs a model."""

@@ -1,0 +1,1 @@
+"""The inference pipeline: predict, evaluate, export, video, visualisation, the bundled model."""

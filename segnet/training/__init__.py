@@ -1,0 +1,1 @@
+"""The training pipeline: batches, losses, optimiser, the Trainer loop, run folders, DDP."""
