@@ -43,3 +43,17 @@ def forward_logits(
     if logits.shape[-2:] != size:
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
     return logits
+
+
+# BatchNorm at test time: the running averages (PyTorch's eval mode) or the statistics of each
+# test batch, which is how the official FC-DenseNet test script evaluated (SimJeg issue #8).
+BN_MODES = ("running", "batch")
+
+
+def use_batch_statistics(model: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with the current batch; everything else (dropout) stays in eval."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.train()
+            module.momentum = 0.0  # leave the stored running statistics untouched

@@ -21,23 +21,12 @@ from tqdm import tqdm
 
 from segnet.data.camvid import find_pairs, read_pair
 from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID
+from segnet.core.forward import BN_MODES, use_batch_statistics
 from segnet.core.metrics import SegmentationMetrics
 from segnet.inference.predictor import Predictor
 from segnet.inference.staging import Staging
 from segnet.inference.visualize import confusion_matrix_figure
 from segnet.errors import SegnetError
-
-BN_MODES = ("running", "batch")
-
-
-def use_batch_statistics(model: torch.nn.Module) -> None:
-    """BatchNorm layers normalise with the current batch; everything else (dropout) stays in eval."""
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.train()
-            module.momentum = 0.0  # leave the stored running statistics untouched
-
 
 def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: str = "test",
              batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
