@@ -1,3 +1,34 @@
-"""segnet: semantic segmentation with densely connected networks."""
+"""segnet: semantic segmentation with densely connected networks.
+
+The Python API (see README, "Python API")::
+
+    import segnet
+    model = segnet.load_model()            # the bundled CamVid model
+    labels = model.predict(rgb)            # HxWx3 uint8 RGB -> HxW uint8 class ids
+    result = segnet.evaluate(model, "data/CamVid", split="test")
+
+Names are imported on first use, so ``import segnet`` (and the ``segnet`` command's start-up)
+does not load torch.
+"""
 
 __version__ = "0.1.0"
+
+_API = ("DatasetClasses", "EvaluationResult", "Model", "SegnetError", "TrainingRun", "evaluate", "export",
+        "load_classes", "load_config", "load_model", "resume", "train")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name == "SegnetError":
+        from segnet.errors import SegnetError
+
+        return SegnetError
+    if name in _API:
+        import segnet.api
+
+        return getattr(segnet.api, name)
+    raise AttributeError(f"module 'segnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
