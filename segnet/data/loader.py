@@ -9,6 +9,7 @@ inherits the parent's copy, so without reseeding every worker would draw the sam
 from __future__ import annotations
 
 import random
+import signal
 
 import cv2
 import numpy as np
@@ -36,6 +37,10 @@ def _transforms_of(dataset) -> list:
 def seed_worker(worker_id: int) -> None:
     """worker_init_fn: reseed albumentations, numpy and random from torch's per-worker seed."""
     cv2.setNumThreads(0)  # workers are the parallelism; OpenCV's own threads only contend
+    # Ctrl-C, `timeout` and schedulers signal the whole process group; a worker killed mid-batch
+    # turns a clean stop into a crash. The main process decides when to stop and shuts workers down.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
