@@ -1,15 +1,5 @@
 """Benchmarks run as ``segnet bench <name>``; each module has add_arguments(parser) and run(args)."""
 
-import platform
-from pathlib import Path
+from segnet.core.device import cpu_description, cpu_name  # the machine line every benchmark prints
 
-
-def cpu_name() -> str:
-    """The processor's model name, printed with every benchmark figure."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+__all__ = ["cpu_description", "cpu_name"]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from segnet.paths import default_data_root
-from segnet.bench import cpu_name
+from segnet.core.device import cpu_description
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     warm = max(rates[1:]) if len(rates) > 1 else rates[0]
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine: {cpu_name()}, {cores} cores available")
+    print(f"machine: {cpu_description()}, {cores} cores available")
     print(f"CamVid {args.split}: {len(dataset)} frames, batch {args.batch_size}, workers {workers}, "
           f"crop {args.crop_size}, scale {args.scale}, cache {args.cache}")
     print(f"Dataset construction: {build_s:.2f} s" + (" (decodes every frame once)" if args.cache else ""))

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from segnet.core.device import cpu_description
+
 DEFAULT_MODELS = ["fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_log_densenet103"]
 MIB = 2**20
 
@@ -163,6 +165,7 @@ def growth_table(depths, growth_rate: int = 16, in_channels: int = 48, size: int
 def run(args: argparse.Namespace) -> int:
     from segnet.models import create_model
 
+    print(f"# machine: {cpu_description()}")
     print(f"# torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
     train_size, eval_size = tuple(args.train_size), tuple(args.eval_size)
     print(

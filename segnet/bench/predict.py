@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segnet.bench import cpu_name
 from segnet.paths import default_data_root
 
 PATHS = ("eager", "channels_last", "segnet")
@@ -107,16 +106,15 @@ def _agreement(predictor_fp32, predictor_bf16, root: Path, count: int) -> tuple[
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.core.device import cpu_has_amx, resolve_device
+    from segnet.core.device import cpu_description, resolve_device
     from segnet.core.forward import forward_logits
     from segnet.inference.predictor import Predictor
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    amx = cpu_has_amx()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, AMX {'yes' if amx else 'no'}, device {device}")
+    print(f"machine: {cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {device}")
     print(f"load average at start (1/5/15 min): {_load()}")
     h, w = args.size
     results = []
