@@ -44,13 +44,15 @@ class DenseLayer(nn.Module):
         dropout: float = 0.0,
         bottleneck_width: int | None = None,
         memory_efficient: bool = False,
+        bias: bool = True,
     ) -> None:
+        """``bias``: of the 3x3 conv without bottleneck (the Tiramisu keeps it, tensorpack drops it)."""
         super().__init__()
         if bottleneck_width:
             self.first = bn_relu_conv(in_channels, bottleneck_width * growth_rate, 1, bias=False)
             self.second = bn_relu_conv(bottleneck_width * growth_rate, growth_rate, 3, bias=False)
         else:
-            self.first = bn_relu_conv(in_channels, growth_rate, 3)
+            self.first = bn_relu_conv(in_channels, growth_rate, 3, bias)
             self.second = nn.Identity()
         self.drop = nn.Dropout(dropout)
         self.memory_efficient = memory_efficient
@@ -147,14 +149,17 @@ class TransitionUp(nn.Module):
     Without padding the output is 2n + 1 >= the size n came from by flooring pooling, so
     cropping alone makes any input size work (as the official Lasagne code's 'valid' deconv
     followed by a centre-cropping concat).
+
+    ``pre_activation``: BN -> ReLU in front (FC-Log-DenseNet's code; the Tiramisu has none).
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, pre_activation: bool = False, bias: bool = True) -> None:
         super().__init__()
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2)
+        self.pre = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True)) if pre_activation else nn.Identity()
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, bias=bias)
 
     def forward(self, x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
-        return center_crop(self.conv(x), size)
+        return center_crop(self.conv(self.pre(x)), size)
 
 
 class Concatenated(nn.Module):

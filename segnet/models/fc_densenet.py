@@ -7,6 +7,9 @@ Follows the official Lasagne code (SimJeg/FC-DenseNet):
   concatenated with the skip (the whole down stack at that resolution);
 - the last up block's whole stack (input + new maps) feeds the 1x1 classifier.
 
+Weights start as the official code's (HeUniform, zero biases; ``segnet.models.init``);
+``init="pytorch"`` keeps PyTorch's defaults instead.
+
 Deep supervision (off by default, as in the paper): a 1x1 conv head on every block's
 output stack except the last one, whose head is the classifier itself.
 """
@@ -21,6 +24,7 @@ import torch.nn as nn
 
 from segnet.models.blocks import DenseBlock, TransitionDown, TransitionUp
 from segnet.models.deep_supervision import with_aux
+from segnet.models.init import he_init
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class FCDenseNet(nn.Module):
         in_channels: int = 3,
         deep_supervision: bool = False,
         memory_efficient: bool = False,
+        init: str = "official",
     ) -> None:
         """``down_layers``: layers per down block; the up path mirrors it."""
         super().__init__()
@@ -80,6 +85,8 @@ class FCDenseNet(nn.Module):
         if deep_supervision:
             heads = list(skip_channels) + block_channels[:-1]
             self.aux_heads = nn.ModuleList(nn.Conv2d(c, num_classes, 1) for c in heads)
+        if init == "official":
+            he_init(self, "uniform")
 
     def forward(self, x: torch.Tensor):
         aux = self.aux_heads is not None and self.training

@@ -1,23 +1,27 @@
 """FC-Log-DenseNet (Hu et al., "Log-DenseNet", sec. 4.2): FC-DenseNet-103's 11 blocks with
 Log-DenseNet V1 connections instead of dense ones.
 
-Choices (the paper leaves them open or states them in passing):
-- Layers are indexed globally: x_0 is the initial 3x3 conv (``first_channels`` = 48, as in
-  FC-DenseNet), then x_1 ... x_91 through the blocks 4,5,7,10,12 | 15 | 12,10,7,5,4.
-  Layer i reads x_{i-1}, x_{i-2}, x_{i-4}, ... and, after the first block, x_4 (the last
-  layer of the first block, the paper's high-resolution skip).
-- A layer is BN -> ReLU -> 3x3 conv (growth 24) -> Dropout(0.2) on its concatenated
-  inputs, the FC-DenseNet layer (no bottleneck: inputs are few, sec. A "Bottlenecks").
-- Transitions are per earlier layer and only where a later layer needs it ("independent
-  transition", sec. 3.3). Down: BN -> ReLU -> 1x1 conv with as many outputs as inputs (the
-  paper's pooling transition keeps the channel size) -> 2x2 average pool, chained one
-  level at a time. Up: when a layer is needed at a finer level than its own, a 3x3
-  stride-2 transposed conv (channels kept) per level, cropped to that level's size; a
-  layer that already has a version at that level (it was made there, or pooled down to
-  it on the way down) reuses it instead.
+Built as the authors' code builds it (EchoWho/AnytimeNeuralNetwork_public, run by
+scripts/run-fcdense.sh; file:line for each point in docs/results/models.md):
+- Layers are indexed globally: x_0 is the initial 3x3 conv (72 channels, ``-c=72
+  --use_init_ch``), then x_1 ... x_91 through the blocks 4,5,7,10,12 | 15 | 12,10,7,5,4.
+  Layer i reads x_{i-1}, x_{i-2}, x_{i-4}, ... (``--log_dense_coef=2.0``) and, after the
+  first block, x_4 (``--early_connect_type=1``: the end of the first block).
+- A layer is BN -> ReLU -> 3x3 conv (growth 24) -> Dropout on its concatenated inputs. The
+  code runs with dropout off (keep probability 1.0); the paper's 0.2 is ``dropout=0.2``.
+- No convolution has a bias (tensorpack's ``use_bias`` defaults to False there) except the
+  1x1 prediction heads, which also read ReLU(features) (anytime_network.py's
+  ``tf.nn.relu(l_feats[0])``) and start, like every conv, from He-scaled truncated normal
+  weights (``init="pytorch"`` keeps PyTorch's defaults).
+- Transitions are per earlier layer and only where a later layer needs it. Down: BN -> ReLU
+  -> 1x1 conv with as many outputs as inputs -> 2x2 average pool, chained one level at a
+  time. Up: BN -> ReLU -> 3x3 stride-2 transposed conv (channels kept) per level; a layer
+  that already has a version at that level (made there, or pooled down to it on the way
+  down: the code's skip lists) reuses it. The code's 'same' deconvolution is bilinearly
+  resized to the skip's size; ours is cropped to it, as in FC-DenseNet (same parameters).
 - Every prediction (the final 1x1 classifier and the deep-supervision heads at the end of
-  every other block) reads "x_i along with x_i's input features" (sec. 3.3), where x_i is
-  the block's last layer. Deep supervision is on by default, as in the paper.
+  every other block, ``--weights_at_block_ends``) reads x_i along with x_i's inputs, where
+  x_i is the block's last layer. Deep supervision is on by default, as in the code.
 - Versions are kept until the forward ends (simple; autograd keeps most of them anyway).
 """
 
@@ -25,9 +29,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from segnet.models.blocks import DenseLayer, TransitionDown, TransitionUp
 from segnet.models.deep_supervision import with_aux
+from segnet.models.init import he_init
 from segnet.models.log_dense import log_inputs
 
 
@@ -38,11 +44,12 @@ class FCLogDenseNet(nn.Module):
         growth_rate: int = 24,
         down_layers: tuple[int, ...] = (4, 5, 7, 10, 12),
         bottleneck_layers: int = 15,
-        first_channels: int = 48,
-        dropout: float = 0.2,
+        first_channels: int = 72,
+        dropout: float = 0.0,
         in_channels: int = 3,
         deep_supervision: bool = True,
         memory_efficient: bool = False,
+        init: str = "official",
     ) -> None:
         super().__init__()
         down = list(down_layers)  # the up path mirrors it
@@ -58,9 +65,9 @@ class FCLogDenseNet(nn.Module):
         self.inputs = [[]] + [log_inputs(i, (skip,) if i > skip else ()) for i in range(1, num_layers + 1)]
         self.channels = [first_channels] + [growth_rate] * num_layers
 
-        self.first_conv = nn.Conv2d(in_channels, first_channels, 3, padding=1)
+        self.first_conv = nn.Conv2d(in_channels, first_channels, 3, padding=1, bias=False)
         self.layers = nn.ModuleList(
-            DenseLayer(sum(self.channels[j] for j in self.inputs[i]), growth_rate, dropout, None, memory_efficient)
+            DenseLayer(sum(self.channels[j] for j in self.inputs[i]), growth_rate, dropout, None, memory_efficient, bias=False)
             for i in range(1, num_layers + 1)
         )
         head_ends = self.block_ends if deep_supervision else self.block_ends[-1:]
@@ -77,11 +84,13 @@ class FCLogDenseNet(nn.Module):
             for m in range(own + 1, level + 1):
                 key = f"{j}_{m}"
                 if key not in self.transitions_down:
-                    self.transitions_down[key] = TransitionDown(self.channels[j], pool="avg")
+                    self.transitions_down[key] = TransitionDown(self.channels[j], pool="avg", bias=False)
             for m in range(own - 1, level - 1, -1):
                 key = f"{j}_{m}"
                 if key not in self.transitions_up:
-                    self.transitions_up[key] = TransitionUp(self.channels[j], self.channels[j])
+                    self.transitions_up[key] = TransitionUp(self.channels[j], self.channels[j], True, bias=False)
+        if init == "official":
+            he_init(self, "truncated_normal")
 
     def _head_inputs(self, e: int) -> list[int]:
         return [e] + self.inputs[e]
@@ -105,7 +114,7 @@ class FCLogDenseNet(nn.Module):
             versions[i, self.level[i]] = layer([get(j, self.level[i]) for j in self.inputs[i]])
 
         def head_input(e: int) -> torch.Tensor:
-            return torch.cat([get(j, self.level[e]) for j in self._head_inputs(e)], 1)
+            return F.relu(torch.cat([get(j, self.level[e]) for j in self._head_inputs(e)], 1))
 
         logits = self.classifier(head_input(self.block_ends[-1]))
         if not aux:
@@ -115,11 +124,18 @@ class FCLogDenseNet(nn.Module):
 
 def fc_log_densenet103(
     num_classes: int = 11,
-    dropout: float = 0.2,
+    dropout: float = 0.0,
     in_channels: int = 3,
     deep_supervision: bool = True,
     memory_efficient: bool = False,
+    init: str = "official",
 ) -> FCLogDenseNet:
-    """FC-Log-DenseNet-103: growth 24, blocks 4,5,7,10,12 | 15 | 12,10,7,5,4 (paper: 4.7 M)."""
-    return FCLogDenseNet(num_classes, 24, (4, 5, 7, 10, 12), 15, 48, dropout, in_channels, deep_supervision, memory_efficient)
+    """FC-Log-DenseNet-103: growth 24, first conv 72, blocks 4,5,7,10,12 | 15 | 12,10,7,5,4.
+
+    4.057 M trainable parameters, as the official graph (the paper's 4.7 M: see
+    docs/results/models.md).
+    """
+    return FCLogDenseNet(
+        num_classes, 24, (4, 5, 7, 10, 12), 15, 72, dropout, in_channels, deep_supervision, memory_efficient, init
+    )
 

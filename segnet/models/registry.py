@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from segnet.errors import SegnetError
+from segnet.models.init import INIT_CHOICES
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 SMP_PATTERN = "smp/<arch>/<encoder>"
@@ -47,6 +48,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "dropout": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1, "in [0, 1)"),
     "deep_supervision": (lambda v: isinstance(v, bool), "true or false"),
     "memory_efficient": (lambda v: isinstance(v, bool), "true or false"),
+    "init": (lambda v: v in INIT_CHOICES, " or ".join(INIT_CHOICES)),
 }
 
 
@@ -78,7 +80,7 @@ def _create_smp(name: str, num_classes: int, options: dict) -> nn.Module:
     for key in ("encoder_name", "encoder_weights", "classes"):
         if key in options:
             raise SegnetError(f"model '{name}': option '{key}' is set by the name / num_classes, not as an option")
-    for key in ("deep_supervision", "memory_efficient"):
+    for key in ("deep_supervision", "memory_efficient", "init"):
         if options.get(key):
             raise SegnetError(f"model '{name}': option '{key}' is only supported by our FC networks")
         options.pop(key, None)

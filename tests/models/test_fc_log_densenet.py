@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn as nn
 
 from segnet.models import create_model
 from segnet.models.log_dense import log_inputs
@@ -21,7 +22,32 @@ def test_fc_log_densenet103_structure():
     assert model.block_ends == [4, 9, 16, 26, 38, 53, 65, 75, 82, 87, 91]
     assert len(model.aux_heads) == 10  # every block but the last, whose head is the classifier
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert 3.5e6 < params < 4.8e6  # paper: 4.7 M; ours 4.0 M (see docs/results/models.md)
+    assert params == pytest.approx(4.057e6, rel=0.005)  # the official graph (paper: 4.7 M)
+    statistics = sum(b.numel() for name, b in model.named_buffers() if "running" in name)
+    assert (params + statistics) / 1e6 == pytest.approx(4.098, abs=0.001)
+
+
+def test_fc_log_densenet103_is_built_as_its_code():
+    model = create_model("fc_log_densenet103", 11)
+    assert model.first_conv.out_channels == 72 and model.first_conv.bias is None
+    heads = [model.classifier, *model.aux_heads]
+    biased = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and m.bias is not None]
+    assert sorted(biased) == sorted(n for n, m in model.named_modules() if any(m is h for h in heads))
+    up = next(iter(model.transitions_up.values()))
+    assert isinstance(up.pre[0], nn.BatchNorm2d) and isinstance(up.pre[1], nn.ReLU)
+    assert all(layer.drop.p == 0.0 for layer in model.layers)  # the code: keep probability 1.0
+    assert all(layer.drop.p == 0.2 for layer in create_model("fc_log_densenet103", 11, dropout=0.2).layers)
+
+
+def test_heads_read_relu_features():
+    """A head sees ReLU(features): shifting its input's negative part changes nothing."""
+    torch.manual_seed(0)
+    model = create_model("fc_log_densenet", 11, deep_supervision=False, **TINY).eval()
+    seen = []
+    model.classifier.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 16, 16))
+    assert seen[0].min() >= 0 and (seen[0] == 0).any()
 
 
 @pytest.mark.parametrize("size", [(33, 65), (17, 9), (32, 32)])
