@@ -14,7 +14,7 @@ extra last row is the void colour) need one convention only, whatever value the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ class DatasetClasses:
     names: tuple[str, ...]
     colors: tuple[tuple[int, int, int], ...]
     ignore_index: int
-    ignore_name: str = "void"
+    ignore_name: str = field(default="void", compare=False)  # a label only: older checkpoints lack it
     ignore_color: tuple[int, int, int] = (0, 0, 0)
 
     def __post_init__(self) -> None:
