@@ -93,3 +93,46 @@ def test_cli_reports_config_errors_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("segnet: error:") and "train.batch_size" in err and "\n" not in err
     assert cli_main(["train"]) == 2
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochz=3", r"unknown config key 'train.epochz' \(keys of train: enabled, epochs, lr.*\); did you mean 'train.epochs'\?"),
+    ("trian.lr=1", r"unknown config key 'trian' \(top-level keys: name, .*model, data, .*\); did you mean 'train'\?"),
+    ("model=fc_densenet56", r"model is a section: use model.name=fc_densenet56 \(keys of model: name, options\)"),
+    ("train=3", r"train is a section: use train.<key>=3 \(keys of train: enabled, epochs"),
+])
+def test_override_messages_show_the_way(override, message):
+    with pytest.raises(SegnetError, match=message):
+        load_config(CONFIGS / "fc_densenet56.yaml", [override])
+
+
+def test_no_stage_to_run_names_the_epochs_key():
+    with pytest.raises(SegnetError, match=r"config key 'train.epochs' = 0: no stage to run"):
+        load_config(CONFIGS / "quick_cpu.yaml", ["train.epochs=0"])
+    with pytest.raises(SegnetError, match=r"config key 'finetune.epochs' = 0: no stage to run"):
+        load_config(CONFIGS / "fc_densenet56.yaml", ["train.enabled=false", "finetune.epochs=0"])
+    assert load_config(CONFIGS / "fc_densenet56.yaml", ["train.epochs=0"]).finetune.enabled  # fine-tuning alone
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", r"empty.yaml: empty config"),
+    ("# only a comment\n", r"empty.yaml: empty config"),
+    ("train:\n  lr: 1\n  epochs: [1\nmodel:\n  name: x\n",
+     r"empty.yaml, line 4, column 6: invalid YAML \(.*flow sequence started at line 3, column 11\)"),
+    ("model: fc_densenet56\n", r"model is a section: use 'model:' followed by indented 'name: fc_densenet56'"),
+    ("train:\n  epohcs: 3\n", r"unknown config key 'train.epohcs' .*did you mean 'train.epochs'"),
+])
+def test_recipe_file_messages(tmp_path, text, message):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(SegnetError, match=message) as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
+
+
+def test_version_flag(capsys):
+    import segnet
+
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"segnet {segnet.__version__}"

