@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from segnet import config_messages
 from segnet.errors import SegnetError
 
 FRAME_HEIGHT, FRAME_WIDTH = 360, 480
@@ -125,14 +127,7 @@ STAGES = ("train", "finetune")
 
 
 def _raise(exc: OmegaConfBaseException, source: str) -> None:
-    from omegaconf.errors import ConfigKeyError
-
-    key = getattr(exc, "full_key", None) or ""
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, ConfigKeyError) and key:
-        raise SegnetError(f"{source}: unknown config key '{key}'") from None
-    where = f" (key '{key}')" if key and key not in msg else ""
-    raise SegnetError(f"{source}: {msg}{where}") from None
+    raise config_messages.from_omegaconf(exc, source, OmegaConf.structured(TrainConfig)) from None
 
 
 def _load_recipe(path: Path, seen: tuple = ()) -> DictConfig:
@@ -142,10 +137,15 @@ def _load_recipe(path: Path, seen: tuple = ()) -> DictConfig:
         raise SegnetError(f"{path}: 'base' recipes form a loop")
     try:
         raw = OmegaConf.load(path)
+    except yaml.YAMLError as exc:
+        raise config_messages.yaml_error(path, exc) from None
     except Exception as exc:
         raise SegnetError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, DictConfig):
         raise SegnetError(f"{path}: a config must be a mapping of keys to values")
+    if not raw:  # not the 750-epoch defaults by accident
+        raise SegnetError(f"{path}: empty config (a recipe sets at least one key, e.g. 'base: fc_densenet56.yaml')")
+    config_messages.check_sections(raw, str(path), OmegaConf.structured(TrainConfig), override=False)
     base = raw.get("base")
     if base:
         parent = _load_recipe((path.parent / str(base)), seen + (path.resolve(),))
@@ -169,7 +169,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
             if bad:
                 raise SegnetError(f"override '{bad[0]}' is not of the form key=value")
             source = "override"
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+            dotlist = OmegaConf.from_dotlist(list(overrides))
+            config_messages.check_sections(dotlist, source, cfg, override=True)
+            cfg = OmegaConf.merge(cfg, dotlist)
     except OmegaConfBaseException as exc:
         _raise(exc, source)
     cfg.base = None  # already applied
@@ -250,8 +252,10 @@ def validate_config(cfg: DictConfig) -> None:
     _check(0 <= lo.final_weight <= 1, "loss.final_weight", lo.final_weight, "must be in [0, 1]")
     _check(not lo.final_only_last_epoch or bool(cfg.model.options.get("deep_supervision")),
            "loss.final_only_last_epoch", lo.final_only_last_epoch, "needs model.options.deep_supervision=true")
-    _check(any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES), "train.enabled", cfg.train.enabled,
-           "no stage to run (enable train or finetune with epochs > 0)")
+    if not any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES):
+        stage = next((s for s in STAGES if cfg[s].enabled), "train")  # name the key that stops it
+        key, value = (f"{stage}.epochs", cfg[stage].epochs) if cfg[stage].enabled else (f"{stage}.enabled", False)
+        _check(False, key, value, "no stage to run (train or finetune needs enabled=true and epochs >= 1)")
 
     _check_model_name(cfg.model.name)
 
