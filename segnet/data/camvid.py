@@ -3,8 +3,12 @@
 Decisions (see data/README.md):
 - Images: 8-bit PNG/JPEG. Grayscale and RGBA images are converted to RGB; other channel counts
   and other bit depths are rejected.
-- Labels: single-channel 8-bit maps with ids 0..10 and void = 11. A 3-channel label map is
-  converted through the CamVid palette when every pixel is a palette colour, otherwise rejected.
+- Images are oriented as their EXIF tag says (as image viewers show them: a phone photo is
+  not segmented sideways). Labels are read as stored.
+- Labels: single-channel 8-bit maps with ids 0..10 and void = 11. A palette-mode ("P") PNG is
+  read as its stored indices (the VOC/Cityscapes convention: the index is the class id, the
+  palette only colours it for display). A 3-channel label map is converted through the CamVid
+  palette when every pixel is a palette colour, otherwise rejected.
 - Pairing is checked when the dataset is built (names only, cheap); each file is checked when
   it is read (decode failure, truncation, size mismatch, label range).
 """
@@ -14,11 +18,13 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from segnet.data.classes import NUM_CLASSES, PALETTE, VOID_ID
@@ -31,30 +37,37 @@ SEGNET_SPLIT_SIZES = {"train": 367, "val": 101, "test": 233}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
-def _decode(path: str | Path) -> np.ndarray:
-    """cv2.imread once with IMREAD_UNCHANGED; SegnetError when the file cannot be decoded."""
+# Images: keep the stored depth and channel count (to reject 16-bit files), apply EXIF orientation.
+# Unlike IMREAD_UNCHANGED this drops an alpha channel, which read_image discards anyway.
+IMAGE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+# Labels: exactly as stored (IMREAD_UNCHANGED also ignores EXIF orientation).
+LABEL_FLAGS = cv2.IMREAD_UNCHANGED
+
+
+def _decode(path: str | Path, flags: int) -> np.ndarray:
+    """cv2.imread once with ``flags``; SegnetError when the file cannot be decoded."""
     path = Path(path)
     if not path.is_file():
         raise SegnetError(f"file not found: {path}")
     if path.suffix.lower() in (".jpg", ".jpeg"):
-        array, warning = _imread_jpeg(path)
+        array, warning = _imread_jpeg(path, flags)
         if array is not None and warning:  # libjpeg decodes a damaged file with grey blocks and a warning
             raise SegnetError(f"cannot decode {path}: corrupt or truncated JPEG ({warning})")
     else:
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        array = cv2.imread(str(path), flags)
     if array is None:
         raise SegnetError(f"cannot decode {path}: unreadable, corrupt or truncated image file")
     return array
 
 
-def _imread_jpeg(path: Path) -> tuple[np.ndarray | None, str]:
+def _imread_jpeg(path: Path, flags: int) -> tuple[np.ndarray | None, str]:
     """cv2.imread, with the warnings libjpeg prints straight to file descriptor 2 captured."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            array = cv2.imread(str(path), flags)
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -64,8 +77,8 @@ def _imread_jpeg(path: Path) -> tuple[np.ndarray | None, str]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image as HxWx3 uint8 RGB (grayscale and RGBA files are converted)."""
-    array = _decode(path)
+    """An image as HxWx3 uint8 RGB, EXIF orientation applied (grayscale and RGBA files are converted)."""
+    array = _decode(path, IMAGE_FLAGS)
     if array.dtype != np.uint8:
         raise SegnetError(f"{path}: image must be 8-bit, got {array.dtype}")
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
@@ -96,10 +109,33 @@ def _palette_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
     return order[index].astype(np.uint8)
 
 
+def _palette_indices(path: Path) -> np.ndarray | None:
+    """The stored indices of a palette-mode image, None for any other file (OpenCV reads those).
+
+    OpenCV has no flag to keep palette indices: it expands them to colours, which the CamVid
+    palette then mis-maps (ids {0, 1} became {11, 1}).
+    """
+    try:
+        with warnings.catch_warnings():  # a huge file's DecompressionBombWarning would be a stray stderr line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None  # not a file Pillow identifies: OpenCV reads it or names the problem
+    with image:
+        if image.mode != "P":
+            return None
+        try:
+            return np.array(image, dtype=np.uint8)
+        except (OSError, SyntaxError, ValueError) as exc:  # how Pillow reports a damaged file
+            raise SegnetError(f"cannot decode {path}: corrupt or truncated palette image ({exc})") from None
+
+
 def read_label(path: str | Path) -> np.ndarray:
-    """A label map as HxW uint8 class ids (0..10, void = 11)."""
+    """A label map as HxW uint8 class ids (0..10, void = 11), palette-mode PNGs as their indices."""
     path = Path(path)
-    array = _decode(path)
+    array = _palette_indices(path)
+    if array is None:
+        array = _decode(path, LABEL_FLAGS)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim == 3:
@@ -171,9 +207,12 @@ def read_pair(image_path: str | Path, label_path: str | Path) -> tuple[np.ndarra
     """Read and check one pair: RGB image and id map of the same size."""
     image, label = read_image(image_path), read_label(label_path)
     if image.shape[:2] != label.shape:
+        # read_image applies EXIF orientation, read_label does not: name that cause when it fits
+        turned = " (transposed: images are turned by their EXIF orientation, labels are read as stored)" \
+            if image.shape[:2] == label.shape[::-1] else ""
         raise SegnetError(
             f"size mismatch: image {image_path} is {image.shape[0]}x{image.shape[1]}, "
-            f"label {label_path} is {label.shape[0]}x{label.shape[1]}"
+            f"label {label_path} is {label.shape[0]}x{label.shape[1]}{turned}"
         )
     return image, label
 
