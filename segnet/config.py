@@ -94,7 +94,14 @@ class LossConfig:
 @dataclass
 class DebugConfig:
     nan_at_step: Optional[int] = None  # make the loss NaN at this global step (tests)
-    interrupt_at_step: Optional[int] = None  # raise KeyboardInterrupt after this step (tests)
+    interrupt_at_step: Optional[int] = None  # stop after this step as a SIGINT would (tests)
+
+
+@dataclass
+class CheckpointConfig:
+    # Write resumable checkpoints as shard files of at most this many MiB plus a small index
+    # (for machines that return files of bounded size); null: one file.
+    shard_mb: Optional[float] = None
 
 
 @dataclass
@@ -112,6 +119,9 @@ class TrainConfig:
     max_minutes: Optional[float] = None  # wall-clock budget for the whole command
     val_every: int = 1
     progress: Optional[bool] = None  # tqdm bars; None: only when stderr is a terminal
+    # BatchNorm in validation, as the test will be scored: running (eval-mode averages) or
+    # batch (each val batch's statistics, data.val_batch_size frames; the official test protocol)
+    val_bn: str = "running"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -120,6 +130,7 @@ class TrainConfig:
     finetune: StageConfig = field(
         default_factory=lambda: StageConfig(lr=1e-4, patience=50, crop_size=None, batch_size=1)
     )
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
 
 
@@ -206,6 +217,9 @@ def validate_config(cfg: DictConfig) -> None:
     cfg.amp = {"False": "off", "false": "off", "True": "auto", "true": "auto"}.get(cfg.amp, cfg.amp)
     _check(cfg.amp in AMP_CHOICES, "amp", cfg.amp, f"must be one of {', '.join(AMP_CHOICES)}")
     _check(cfg.val_every >= 1, "val_every", cfg.val_every, "must be >= 1")
+    _check(cfg.val_bn in ("running", "batch"), "val_bn", cfg.val_bn, "must be running or batch")
+    shard_mb = cfg.checkpoint.shard_mb
+    _check(shard_mb is None or shard_mb >= 0.05, "checkpoint.shard_mb", shard_mb, "must be >= 0.05 (or null: one file)")
     _check(cfg.max_minutes is None or cfg.max_minutes > 0, "max_minutes", cfg.max_minutes, "must be > 0")
     _check(cfg.threads is None or cfg.threads >= 1, "threads", cfg.threads, "must be >= 1")
     _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda"), "device", cfg.device,
