@@ -16,12 +16,13 @@ A checkpoint is a plain dict (tensors, numbers, strings, lists, dicts only, so t
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from segnet.core.atomic import atomic_write
+from segnet.core.shards import INDEX_KEY, load_sharded, remove_unreferenced, save_sharded
 from segnet.errors import SegnetError
 
 
@@ -49,35 +50,30 @@ def model_fields(
     }
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], shard_mb: float | None = None) -> None:
+    """Write ``payload`` atomically (see segnet.core.atomic): a crash leaves the old file or the new one.
 
-    A crash at any moment leaves either the old file or the new one, never half of one.
+    ``shard_mb``: write it as shard files of at most that many MiB plus a small index at ``path``
+    (segnet.core.shards); ``load_checkpoint`` reads either form.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if shard_mb:
+        save_sharded(path, payload, int(shard_mb * 2**20))
+        return
+    with atomic_write(path) as f:
+        torch.save(payload, f)
+    remove_unreferenced(path, keep=set())  # shards of an earlier sharded save of this path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely; any problem becomes a one-line SegnetError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise SegnetError(_folder_hint(path))
     if not path.is_file():
         raise SegnetError(f"checkpoint not found: {path}")
+    if _is_onnx(path):
+        raise SegnetError(f"{path} is an ONNX model, not a checkpoint (segnet reads the .pt file it was exported from)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types
@@ -85,9 +81,35 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             reason = "it contains Python objects other than weights (refused for safety)"
         raise SegnetError(f"cannot read checkpoint {path}: {reason}") from None
+    if isinstance(ckpt, dict) and INDEX_KEY in ckpt:
+        ckpt = load_sharded(path, ckpt, map_location)
+    if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        raise SegnetError(
+            f"{path} holds a bare state_dict ({len(ckpt)} tensors), not a segnet checkpoint: wrap it as "
+            "{'model': state_dict, 'model_name': NAME, 'model_options': {...}} (optionally num_classes, "
+            "class_names, palette, input_scale, normalization), e.g. with segnet.core.checkpoint.model_fields"
+        )
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_name" not in ckpt:
         raise SegnetError(f"{path} is not a segnet checkpoint (no 'model'/'model_name' entries)")
     return ckpt
+
+
+def _folder_hint(folder: Path) -> str:
+    """A run folder given where a checkpoint file belongs: name the file to use."""
+    for name in ("best.pt", "last.pt"):
+        if (folder / name).is_file():
+            return f"{folder} is a folder, not a checkpoint; its model is {folder / name}"
+    return f"{folder} is a folder, not a checkpoint (no best.pt or last.pt in it)"
+
+
+def _is_onnx(path: Path) -> bool:
+    """ONNX files are protobufs (no magic number); a checkpoint is a zip (PK) or a legacy pickle."""
+    if path.suffix.lower() == ".onnx":
+        return True
+    with path.open("rb") as f:
+        head = f.read(64)
+    # field 1 (ir_version, a varint: tag 0x08) comes first, then the producer's name
+    return head[:1] == b"\x08" and (b"pytorch" in head.lower() or b"onnx" in head.lower())
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:

@@ -43,6 +43,18 @@ def save_config(cfg, run_dir: Path) -> None:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def epoch_row(stage: str, epoch: int, step: int, lr: float, loss: float, result: dict | None,
+              images_per_s: float, seconds: float, elapsed_minutes: float) -> dict:
+    """One metrics.csv row; the validation columns stay empty in epochs without validation."""
+    row = {"stage": stage, "epoch": epoch, "step": step, "lr": lr, "train_loss": loss,
+           "images_per_s": images_per_s, "epoch_seconds": seconds, "elapsed_minutes": elapsed_minutes}
+    if result is not None:
+        row.update(val_miou=result["miou"], val_pixel_accuracy=result["pixel_accuracy"],
+                   val_mean_class_accuracy=result["mean_class_accuracy"])
+        row.update({f"iou_{c}": v for c, v in zip(CLASS_NAMES, result["per_class_iou"])})
+    return row
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

@@ -4,22 +4,28 @@
     from segnet.training.train import train, resume
     summary = train(load_config("configs/quick_cpu.yaml", ["train.epochs=2"]))
     summary = resume("runs/quick_cpu-20250101-120000")
+
+SIGINT/SIGTERM stop either at a safe point with a resumable last.pt (segnet.training.stop):
+both raise ``TrainingInterrupted`` (a KeyboardInterrupt) naming the run directory.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
 
 import torch.distributed as dist
 
-from segnet.config import config_from_dict, to_plain
-from segnet.training import distributed
+from segnet.config import STAGES, config_from_dict, to_plain
+from segnet.core.atomic import remove_stale_temporaries
 from segnet.core.checkpoint import load_checkpoint
-from segnet.training.run_dir import default_run_dir, save_config
-from segnet.training.trainer import Trainer
 from segnet.errors import SegnetError
+from segnet.training import distributed
+from segnet.training.run_dir import default_run_dir, save_config
+from segnet.training.stop import StopSignals
+from segnet.training.trainer import Trainer
 
 
 def _shared_run_dir(cfg, info: distributed.DistInfo) -> Path:
@@ -30,22 +36,32 @@ def _shared_run_dir(cfg, info: distributed.DistInfo) -> Path:
     return Path(path[0])
 
 
+def _absolute_paths(cfg) -> None:
+    """Store the config's paths absolute, so that a resume from another folder finds them."""
+    if cfg.data.root:
+        cfg.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
+    if cfg.run_dir:
+        cfg.run_dir = os.path.abspath(os.path.expanduser(cfg.run_dir))
+
+
 def train(cfg, command: str = "") -> dict:
     """Train from scratch as ``cfg`` says; returns the summary of Trainer.fit()."""
     started = time.monotonic()
     info, device = distributed.init_distributed(cfg.device)
     created = None  # the first folder of the run directory's path this call creates
     try:
-        run_dir = _shared_run_dir(cfg, info)
+        run_dir = _shared_run_dir(cfg, info).absolute()
         if info.is_main:
             if (run_dir / "last.pt").exists():
-                raise SegnetError(f"{run_dir} already holds a run (last.pt); use --resume {run_dir} or another run_dir")
+                raise SegnetError(f"{run_dir} already holds a run (last.pt): resume it, or choose another run_dir")
             cfg.run_dir = str(run_dir)
+            _absolute_paths(cfg)
             created = _first_missing(run_dir)
             save_config(cfg, run_dir)
         distributed.barrier()
-        trainer = Trainer(cfg, run_dir, info, device, command=command, started=started)
-        return trainer.fit()
+        with StopSignals(run_dir) as stop:
+            trainer = Trainer(cfg, run_dir, info, device, command=command, started=started, stop=stop)
+            return trainer.fit()
     except BaseException:
         # A run that fails before its first checkpoint (bad data, bad values) leaves nothing behind.
         if created is not None and not (run_dir / "last.pt").exists():
@@ -67,19 +83,20 @@ def _first_missing(path: Path) -> Path | None:
 def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str = "") -> dict:
     """Continue the run in ``run_dir`` from its last.pt (exactly, in deterministic mode).
 
-    ``overrides`` (key=value) may change things like max_minutes, epochs or num_workers.
+    ``overrides`` (key=value) may change things like max_minutes, epochs or num_workers; more
+    epochs than a finished stage had continue it.
     """
     started = time.monotonic()
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).absolute()
     ckpt = load_checkpoint(run_dir / "last.pt")
     if "config" not in ckpt or "stage" not in ckpt:
         raise SegnetError(f"{run_dir / 'last.pt'} is not a training checkpoint (no config/stage state)")
     cfg = config_from_dict(ckpt["config"])
     if overrides:
         from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
 
         from segnet.config import _raise, validate_config
-        from omegaconf.errors import OmegaConfBaseException
 
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
@@ -87,28 +104,39 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str
             _raise(exc, "override")
         validate_config(cfg)
     cfg.run_dir = str(run_dir)
-    if ckpt.get("finished") and not _more_to_do(cfg, ckpt):
+    _absolute_paths(cfg)
+    _reopen_stage_with_more_epochs(cfg, ckpt)
+    if ckpt.get("finished") and not _later_stage(cfg, ckpt):
         return {"run_dir": str(run_dir), "stopped": "already finished", "best_miou": ckpt["meta"].get("best_miou"),
                 "best": str(run_dir / "best.pt"), "step": ckpt["step"]}
     info, device = distributed.init_distributed(cfg.device)
     try:
         if info.is_main:
             save_config(cfg, run_dir)
-            for torn in run_dir.glob(".*.pt.*.tmp"):  # checkpoint writes a kill cut short
-                torn.unlink(missing_ok=True)
-        trainer = Trainer(cfg, run_dir, info, device, resume=ckpt, command=command, started=started)
-        return trainer.fit()
+            remove_stale_temporaries(run_dir)  # checkpoint writes a kill cut short
+        with StopSignals(run_dir) as stop:
+            trainer = Trainer(cfg, run_dir, info, device, resume=ckpt, command=command, started=started, stop=stop)
+            return trainer.fit()
     finally:
         distributed.close_distributed()
 
 
-def _more_to_do(cfg, ckpt) -> bool:
-    """A finished run continues only if the overrides added epochs or enabled a later stage."""
-    from segnet.config import STAGES
+def _reopen_stage_with_more_epochs(cfg, ckpt: dict) -> None:
+    """A stage that ran all its epochs continues when ``<stage>.epochs`` now allows more (not
+    one that early stopping ended, unless its patience now allows more too)."""
+    stage, epoch = ckpt["stage"], int(ckpt["epoch"])
+    scfg = cfg[stage]
+    if not ckpt["stage_done"] or scfg.epochs <= epoch or not scfg.enabled:
+        return
+    best_epoch = int(ckpt["early_stopping"]["best_epoch"])
+    if scfg.patience is not None and epoch - best_epoch >= scfg.patience:
+        return
+    ckpt.update(stage_done=False, finished=False, final_only_epoch=None)
 
+
+def _later_stage(cfg, ckpt) -> bool:
     index = STAGES.index(ckpt["stage"])
-    later = any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES[index + 1 :])
-    return later
+    return any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES[index + 1 :])
 
 
 __all__ = ["train", "resume", "to_plain"]

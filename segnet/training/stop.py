@@ -1,0 +1,88 @@
+"""Stopping a training run on SIGINT/SIGTERM at a safe point, never in the middle of a step.
+
+A Python signal handler runs between any two bytecodes of the main thread: raising from it (as
+``KeyboardInterrupt`` does) can land inside ``optimizer.step()`` or between it and the step
+counter, and the checkpoint written then holds weights its counters do not describe. So the
+handler only records the request; the loop calls ``check()`` where the state is whole (after an
+optimizer step and its counters, between validation batches), saves ``last.pt`` and raises
+``TrainingInterrupted``.
+
+A second signal while the first is pending (a step that takes long, a slow save) ends the
+process at once with the same message: the atomic checkpoint write leaves the old or the new
+``last.pt``. Before training starts (data, model set-up) there is nothing to save, and a signal
+raises ``KeyboardInterrupt`` at once as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_CODE = 130
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on a signal; ``run_dir/last.pt`` holds its resumable state (if ``resumable``)."""
+
+    def __init__(self, run_dir: Path, resumable: bool):
+        super().__init__(str(run_dir))
+        self.run_dir, self.resumable = Path(run_dir), resumable
+
+
+class StopRequested(Exception):
+    """Raised by ``StopSignals.check()`` inside the loop; the trainer turns it into a save and
+    TrainingInterrupted. Not a KeyboardInterrupt, so nothing on the way catches it as one."""
+
+
+def interrupted_message(run_dir: Path | None, resumable: bool) -> str:
+    """The one line a stopped run prints (the CLI's wording; resume command included)."""
+    if run_dir is None or not resumable:
+        return "segnet: interrupted"
+    return f"segnet: interrupted; resumable state in {run_dir}/last.pt (segnet train --resume {run_dir})"
+
+
+class StopSignals:
+    """Install with ``with StopSignals(run_dir) as stop:``; ``stop.armed = True`` once the loop runs."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.requested: int | None = None  # the signal number, once one arrived
+        self.armed = False  # False: set-up, a signal raises KeyboardInterrupt at once
+        self._pid = os.getpid()
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopSignals:
+        # Only the main thread may set handlers (a library user training in a thread keeps theirs).
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked DataLoader worker before it set its own handlers: the main process decides
+        if not self.armed:
+            raise KeyboardInterrupt
+        if self.requested is not None:  # second signal: leave now; last.pt is old or new, never torn
+            resumable = (self.run_dir / "last.pt").is_file()
+            os.write(2, (interrupted_message(self.run_dir, resumable) + "\n").encode())
+            os._exit(EXIT_CODE)
+        self.requested = signum
+
+    def request(self) -> None:
+        """Act as if a signal arrived (debug.interrupt_at_step; library callers)."""
+        self.requested = self.requested or signal.SIGINT
+
+    def check(self) -> None:
+        """At a safe point: raise StopRequested if a signal arrived."""
+        if self.requested is not None:
+            raise StopRequested
+
