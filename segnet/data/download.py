@@ -123,13 +123,16 @@ def download_camvid(
     os.close(fd)
     archive_path = Path(name)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}-", suffix=".unpacking"))
+    # mkdtemp's folder is private (0700); the folder that becomes ``root`` gets the umask's mode
+    unpacked = staging / root.name
     try:
+        unpacked.mkdir()
         _fetch(url, archive_path, root, progress)
-        _extract(archive_path, staging, url)
-        _verify(staging, url, expected_counts)
+        _extract(archive_path, unpacked, url)
+        _verify(unpacked, url, expected_counts)
         if root.is_dir():
             root.rmdir()  # empty (checked above)
-        os.replace(staging, root)
+        os.replace(unpacked, root)
     finally:
         archive_path.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)

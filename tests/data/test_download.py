@@ -1,3 +1,5 @@
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -44,6 +46,9 @@ def test_download_from_file_url(tmp_path):
     assert not (root / "Scripts").exists() and not (root.parent / "Scripts").exists()
     assert len(CamVid(root, "trainval")) == 5
     assert _leftovers(root.parent) == []
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o777 & ~mask  # the user's umask, not mkdtemp's private 0700
     # a second call finds the complete folder and downloads nothing
     assert download_camvid(root, url="http://127.0.0.1:9/x.zip", progress=False) == root
 
