@@ -5,7 +5,7 @@
    time, faster playback makes cars jump between frames). The clip is lossless (FFV1) when
    this OpenCV can write it, so the IoU below is exactly that of the PNG frames; otherwise
    MPEG-4 ``.mp4`` (the IoU is then on compressed frames).
-2. ``segnet predict`` runs on that video: ``Seq05VD_overlay.mp4`` (+ frames/s).
+2. ``segnet predict`` runs on that video: ``Seq05VD_overlay.webm`` with a legend (+ frames/s).
 3. Its predictions are scored against ``testannot/``: per-class IoU table, plus
    metrics.json, per_class_iou.csv and confusion_matrix.png.
 Everything lands in --out at once when all steps succeeded.
@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.cli.predict import add_model_options
+from segnet.cli.predict import add_model_options, add_output_options, flag_error, output_options
 
 SEQUENCE = "Seq05VD"
 DEMO_FPS = 5.0
@@ -32,8 +32,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs") / "demo", help="output folder (default outputs/demo)")
     parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
     parser.add_argument("--fps", type=float, default=DEMO_FPS, help=f"frame rate of the assembled clip (default {DEMO_FPS:g})")
-    parser.add_argument("--opacity", type=float, default=0.5, help="colour weight in the overlay (default 0.5)")
-    parser.add_argument("--side-by-side", action="store_true", help="input | overlay in one frame")
+    add_output_options(parser)
     add_model_options(parser)
     parser.set_defaults(func=run)
 
@@ -53,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from segnet.errors import SegnetError
     from segnet.paths import default_data_root
 
+    try:
+        options = output_options(args)
+    except SegnetError as exc:
+        raise flag_error(exc) from None
     root = args.data_root or default_data_root()
     pairs = [p for p in find_pairs(root, "test") if p[0].name.startswith(f"{SEQUENCE}_")]
     if not pairs:
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     ckpt, source = resolve_checkpoint(args.checkpoint)
     if int(ckpt.get("num_classes", NUM_CLASSES)) != NUM_CLASSES:
         raise SegnetError(f"{source}: model has {ckpt.get('num_classes')} classes, CamVid has {NUM_CLASSES}")
-    predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta)
+    predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend)
     progress = sys.stderr.isatty()
     print(f"model: {describe(ckpt, source)}; {predictor.device}, {predictor.precision}")
 
@@ -82,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
             for image, _ in pairs:
                 clip.write(read_image(image))
         print(f"assembled {len(pairs)} frames of {SEQUENCE} into {clip.path.name} ({clip.codec}, {args.fps:g} fps)")
-        video = predict_video(predictor, clip.path, stage, args.opacity, args.batch_size,
-                              with_input=args.side_by_side, on_frames=score, progress=progress)
+        video = predict_video(predictor, clip.path, stage, options, on_frames=score, progress=progress)
         if video["frames"] != len(pairs):
             raise SegnetError(f"{clip.path.name}: read back {video['frames']} frames, wrote {len(pairs)}")
         result = {"checkpoint": source, "model_name": ckpt["model_name"], "split": f"test/{SEQUENCE}",

@@ -16,39 +16,92 @@ def add_model_options(parser: argparse.ArgumentParser, batch_size: int = 1) -> N
     parser.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"],
                         help="auto: bf16 on CUDA and AMX CPUs, else float32; off: float32")
     parser.add_argument("--tta", default="none", choices=["none", "flip"], help="flip: average with the mirrored frame")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino", "onnxruntime"],
+                        help="runtime: auto = torch for a .pt, OpenVINO for an exported .xml/.onnx; "
+                        "onnxruntime for an .onnx (see segnet export)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Overlay options shared by predict and demo."""
+    parser.add_argument("--opacity", type=float, default=0.5, help="colour weight in overlays (0..1, default 0.5)")
+    parser.add_argument("--side-by-side", action="store_true", help="videos: input | overlay in one frame")
+    parser.add_argument("--legend", action=argparse.BooleanOptionalAction, default=None,
+                        help="class names on their colours (default: on for videos and streams, off for images)")
+
+
+def output_options(args: argparse.Namespace, **more):
+    from segnet.inference.predict import OutputOptions
+
+    return OutputOptions(opacity=args.opacity, with_input=args.side_by_side, legend=args.legend,
+                         batch_size=args.batch_size, **more)
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict", help="segment images, folders, globs and videos",
-        description="Per image: <stem>_labels.png (class ids), <stem>_color.png (CamVid palette), "
-        "<stem>_overlay.png. Per video: <stem>_overlay.mp4 at the input's fps and size. Nothing is "
-        "written unless every input succeeds.",
+        "predict", help="segment images, folders, globs, videos, cameras and streams",
+        description="Per image: <name>_labels.png (class ids), <name>_color.png (dataset palette), "
+        "<name>_overlay.png. Per video, camera or stream: <name>_overlay.webm (browsers play it) at the "
+        "input's fps and size, with a legend. Inputs from several folders keep their folders under --out. "
+        "Files: nothing is written unless every input succeeds. Cameras and streams: Ctrl-C (or q in the "
+        "--show window) stops and keeps what was segmented.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="image (png/jpg/jpeg/bmp), video (mp4/avi/mov/mkv), folder or quoted glob")
+                        help="image (png/jpg/jpeg/bmp), video (mp4/avi/mov/mkv/webm), folder, quoted glob, "
+                        "camera (0, /dev/video0) or stream URL (rtsp://, http://, https://)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--opacity", type=float, default=0.5, help="colour weight in overlays (0..1, default 0.5)")
-    parser.add_argument("--side-by-side", action="store_true", help="videos: input | overlay in one frame")
+    add_output_options(parser)
+    parser.add_argument("--save-frames", action="store_true",
+                        help="videos and streams: <name>_frames/NNNNNN_labels.png and _color.png per frame")
+    parser.add_argument("--max-frames", type=int, default=None, help="videos and streams: stop after N frames")
+    parser.add_argument("--show", action="store_true", help="show overlays in a window as they are made")
     add_model_options(parser)
     parser.set_defaults(func=run)
 
 
+_FLAGS = {"opacity": "--opacity", "batch size": "--batch-size", "max frames": "--max-frames", "cannot show": "--show"}
+
+
+def flag_error(exc: Exception) -> Exception:
+    """The library names values ("opacity must be ..."); on the command line, name the flag."""
+    from segnet.errors import SegnetError
+
+    text = str(exc)
+    for value, flag in _FLAGS.items():
+        if text.startswith(value):
+            return SegnetError(f"{flag}: {text}")
+    return exc
+
+
+def print_summary(summary: dict, out: Path) -> None:
+    """One line per folder of images and per video (the only progress report when stderr is not a terminal)."""
+    if summary["images"]:
+        print(f"{summary['images']} image(s) in {summary['seconds']:.1f} s ({summary['images_per_second']:.2f} images/s) "
+              f"-> {out}/<name>_labels.png, _color.png, _overlay.png")
+    for video in summary["videos"]:
+        stop = f", stopped by {video['stopped']}" if video["stopped"] else ""
+        frames = f" + {out}/{video['frames_dir']}/" if video["frames_dir"] else ""
+        print(f"{video['input']}: {video['frames']} frames at {video['frames_per_second']:.2f} frames/s{stop} "
+              f"-> {out}/{video['output']} ({video['codec']}, {video['fps']:g} fps){frames}")
+    if any(not v["browser_playable"] for v in summary["videos"]):
+        print("note: this OpenCV has no encoder browsers play (VP8/VP9/H.264): videos are "
+              f"{summary['videos'][0]['codec']}, for desktop players", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    from segnet.errors import SegnetError
     from segnet.inference.bundled import describe, resolve_checkpoint
     from segnet.inference.predict import collect_inputs, run_predict
     from segnet.inference.predictor import Predictor
 
-    inputs = collect_inputs(args.inputs)
+    try:
+        options = output_options(args, save_frames=args.save_frames, max_frames=args.max_frames, show=args.show)
+    except SegnetError as exc:
+        raise flag_error(exc) from None
+    inputs = collect_inputs(args.inputs, save_frames=args.save_frames)
     ckpt, source = resolve_checkpoint(args.checkpoint)
-    predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta)
+    predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend)
     # stdout: stderr is for the one error line a failure prints
     print(f"model: {describe(ckpt, source)}; {predictor.device}, {predictor.precision}", flush=True)
-    summary = run_predict(predictor, inputs, args.out, opacity=args.opacity, with_input=args.side_by_side,
-                          batch_size=args.batch_size, progress=sys.stderr.isatty())
-    if summary["images"]:
-        print(f"{summary['images']} image(s) -> {args.out}/<stem>_labels.png, _color.png, _overlay.png")
-    for video in summary["videos"]:
-        print(f"{video['input']}: {video['frames']} frames at {video['frames_per_second']:.2f} frames/s "
-              f"-> {args.out}/{video['output']} ({video['codec']}, {video['fps']:g} fps)")
+    summary = run_predict(predictor, inputs, args.out, options, progress=sys.stderr.isatty())
+    print_summary(summary, args.out)
     return 0

@@ -1,19 +1,25 @@
-"""Run a trained model on image files, folders, globs and videos.
+"""Run a trained model on images, videos, cameras and streams (inputs: segnet.inference.inputs).
 
-Per image: ``<stem>_labels.png`` (uint8 class ids), ``<stem>_color.png`` (CamVid palette),
-``<stem>_overlay.png``. Per video: ``<stem>_overlay.mp4`` at the input's fps and size
-(``.avi`` when only the MJPG fallback encoder works), optionally input | overlay side by side.
+Per image: ``<name>_labels.png`` (uint8 class ids), ``<name>_color.png`` (dataset palette),
+``<name>_overlay.png``. Per video, camera or stream: ``<name>_overlay.webm`` (VP8, which
+browsers play; ``.mp4``/``.avi`` when this OpenCV lacks it) at the input's fps and size, with a
+legend, and with ``save_frames`` ``<name>_frames/000123_labels.png`` and ``_color.png`` per frame.
 
-All inputs are checked before anything is written, and every output is staged in a hidden
-folder that moves into ``--out`` only when the whole job succeeded (segnet.inference.staging).
+Files: every output is staged in a hidden folder that moves into ``--out`` only when the whole
+job succeeded (segnet.inference.staging). Live sources (cameras, URLs) end when the stream
+does, after ``max_frames``, on Ctrl-C or when the window is closed with q/Esc; what was
+segmented until then is kept, the video finalised.
 """
 
 from __future__ import annotations
 
-import glob
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,71 +28,100 @@ import numpy as np
 from tqdm import tqdm
 
 from segnet.data.camvid import read_image
+from segnet.data.classes import CLASS_NAMES
+from segnet.errors import SegnetError
+from segnet.inference.inputs import MANIFEST, Input, collect_inputs, written_by_segnet
 from segnet.inference.predictor import Predictor
 from segnet.inference.staging import Staging, write_png
-from segnet.inference.video import VIDEO_SUFFIXES, VideoReader, VideoWriter, check_video
-from segnet.inference.visualize import colorize, overlay, side_by_side
-from segnet.errors import SegnetError
+from segnet.inference.video import VideoReader, VideoWriter, gui_problem
+from segnet.inference.visualize import colorize, draw_legend, overlay, overlay_palette, side_by_side
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-_GLOB_CHARS = set("*?[")
+__all__ = ["Input", "OutputOptions", "collect_inputs", "predict_images", "predict_video", "run_predict"]
+WINDOW = "segnet"
 
 
-# ----------------------------------------------------------------------------- inputs
 @dataclass(frozen=True)
-class Input:
-    path: Path
-    kind: str  # "image" or "video"
+class OutputOptions:
+    """What to write. ``legend`` None: on for videos and streams, off for images (whose colour
+    maps stay exact palette images). Checked when built: messages name the value, not a flag."""
+
+    opacity: float = 0.5
+    with_input: bool = False
+    legend: bool | None = None
+    save_frames: bool = False
+    max_frames: int | None = None
+    show: bool = False
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.opacity <= 1.0:
+            raise SegnetError(f"opacity must be in [0, 1], got {self.opacity:g}")
+        if self.batch_size < 1:
+            raise SegnetError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise SegnetError(f"max frames must be >= 1, got {self.max_frames}")
+        if self.show and (problem := gui_problem()):
+            raise SegnetError(f"cannot show frames: {problem}")
 
 
-def _kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+class Painter:
+    """Colour maps in the model's palette and overlays in bright overlay colours, with legends."""
+
+    def __init__(self, predictor: Predictor, opacity: float):
+        self.names = list(predictor.class_names or CLASS_NAMES[: predictor.num_classes])
+        self.palette = np.asarray(predictor.palette, dtype=np.uint8)
+        self.overlay_palette = overlay_palette(self.names, self.palette)
+        self.opacity = opacity
+
+    def color(self, ids: np.ndarray, legend: bool = False) -> np.ndarray:
+        color = colorize(ids, self.palette)
+        return draw_legend(color, self.names, self.palette) if legend else color
+
+    def overlay(self, image: np.ndarray, ids: np.ndarray, legend: bool = False) -> np.ndarray:
+        out = overlay(image, colorize(ids, self.overlay_palette), self.opacity)
+        return draw_legend(out, self.names, self.overlay_palette) if legend else out
 
 
-def _supported() -> str:
-    return ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+class OutputStage(Staging):
+    """Staging for outputs in sub-folders (mirrored inputs, frame folders) of an --out that may
+    already hold files: commit merges file by file (a frame folder replaces the old one whole,
+    so no frames of an earlier, longer run remain) and lists what it wrote in each folder's
+    manifest, so later runs never read these files back as inputs."""
+
+    def commit(self) -> list[Path]:
+        assert self.root is not None
+        written: dict[Path, set[str]] = {}
+        units = [p for p in self.root.rglob("*") if p.is_file() and not p.parent.name.endswith("_frames")]
+        units += [p for p in self.root.rglob("*_frames") if p.is_dir()]
+        moved = []
+        for item in sorted(units):
+            target = self.out / item.relative_to(self.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if item.is_dir() and target.is_dir():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                os.replace(target, old / target.name)
+                os.replace(item, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(item, target)
+            written.setdefault(target.parent, set()).add(target.name)
+            moved.append(target)
+        for folder, names in written.items():
+            names |= written_by_segnet(folder)
+            fd, tmp = tempfile.mkstemp(prefix=f"{MANIFEST}.", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("\n".join(sorted(names)) + "\n")
+            os.replace(tmp, folder / MANIFEST)
+        return moved
 
 
-def collect_inputs(specs: Iterable[str]) -> list[Input]:
-    """Files, folders (non-recursive, sorted) and globs -> checked inputs; SegnetError on the first problem."""
-    found: list[Input] = []
-    for spec in specs:
-        path = Path(spec)
-        if not path.exists() and _GLOB_CHARS & set(spec):
-            matches = [Path(m) for m in sorted(glob.glob(spec)) if Path(m).is_file()]
-            items = [Input(m, _kind(m)) for m in matches if _kind(m)]
-            if not items:
-                raise SegnetError(f"no image or video matches {spec!r} (supported: {_supported()})")
-            found += items
-        elif path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and _kind(p))
-            if not files:
-                raise SegnetError(f"folder {path} holds no image or video ({_supported()})")
-            found += [Input(p, _kind(p)) for p in files]
-        elif path.is_file():
-            if _kind(path) is None:
-                raise SegnetError(f"unsupported file type '{path.suffix or path.name}' for {path} (supported: {_supported()})")
-            found.append(Input(path, _kind(path)))
-        else:
-            raise SegnetError(f"input not found: {path}")
-    if not found:
-        raise SegnetError("no input given")
-    unique = list(dict.fromkeys(found))
-    stems: dict[str, Path] = {}
-    for item in unique:
-        other = stems.setdefault(item.path.stem, item.path)
-        if other != item.path:
-            raise SegnetError(f"two inputs would write the same outputs ({item.path.stem}_*): {other} and {item.path}")
-    for item in unique:
-        if item.kind == "video":
-            check_video(item.path)
-        elif not item.path.stat().st_size or not cv2.haveImageReader(str(item.path)):
-            raise SegnetError(f"cannot decode {item.path}: not a readable image file")
-    return unique
+def _staged(stage: Staging, name: str) -> Path:
+    """Where to stage output ``name``, which may sit in a sub-folder (mirrored inputs, frames)."""
+    path = stage.path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
-# ----------------------------------------------------------------------------- running
 def _batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
     """Consecutive frames of equal size, at most ``batch_size`` at a time."""
     batch: list[np.ndarray] = []
@@ -99,67 +134,91 @@ def _batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.
         yield batch
 
 
-def predict_images(predictor: Predictor, paths: list[Path], stage: Staging, opacity: float,
-                   batch_size: int, progress: bool = True) -> int:
-    def named() -> Iterator[np.ndarray]:
-        for p in paths:
-            yield read_image(p)
-
-    done = 0
-    with tqdm(total=len(paths), unit="img", desc="images", disable=not progress, dynamic_ncols=True) as bar:
-        for batch in _batches(named(), batch_size):
+def predict_images(predictor: Predictor, items: list[Input], stage: Staging, options: OutputOptions,
+                   progress: bool = True) -> dict[str, Any]:
+    painter, legend = Painter(predictor, options.opacity), bool(options.legend)
+    start, done = time.perf_counter(), 0
+    with tqdm(total=len(items), unit="img", desc="images", disable=not progress, dynamic_ncols=True) as bar:
+        for batch in _batches((read_image(i.path) for i in items), options.batch_size):
             for image, ids in zip(batch, predictor.predict(batch)):
-                stem = paths[done].stem
-                color = colorize(ids, predictor.palette)
-                write_png(stage.path(f"{stem}_labels.png"), ids)
-                write_png(stage.path(f"{stem}_color.png"), color)
-                write_png(stage.path(f"{stem}_overlay.png"), overlay(image, color, opacity))
+                name = items[done].name
+                write_png(_staged(stage, f"{name}_labels.png"), ids)
+                write_png(_staged(stage, f"{name}_color.png"), painter.color(ids, legend))
+                write_png(_staged(stage, f"{name}_overlay.png"), painter.overlay(image, ids, legend))
                 done += 1
             bar.update(len(batch))
-    return done
+    seconds = time.perf_counter() - start
+    return {"images": done, "seconds": seconds, "images_per_second": done / max(seconds, 1e-9)}
 
 
-def predict_video(predictor: Predictor, path: Path, stage: Staging, opacity: float, batch_size: int,
-                  with_input: bool = False, on_frames: Callable[[np.ndarray], None] | None = None,
-                  progress: bool = True) -> dict[str, Any]:
-    """Overlay video of ``path`` into the stage; ``on_frames(ids [N,H,W])`` sees every prediction."""
-    with VideoReader(path) as reader:
+def _show(frame: np.ndarray) -> bool:
+    """Show a frame; True when the user asked to stop (q or Esc, or the window was closed)."""
+    cv2.imshow(WINDOW, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    key = cv2.waitKey(1) & 0xFF
+    return key in (ord("q"), 27) or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+
+
+def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, options: OutputOptions,
+                  on_frames: Callable[[np.ndarray], None] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Overlay video of a file, camera or stream into the stage; ``on_frames(ids [N,H,W])`` sees
+    every prediction. A live source stops on Ctrl-C keeping what was segmented (``stopped``)."""
+    item = item if isinstance(item, Input) else Input(Path(item), "video", Path(item).stem)
+    painter, legend = Painter(predictor, options.opacity), options.legend is not False
+    frames, stopped = 0, None
+    with VideoReader(item.source) as reader:
         width, height = reader.size
-        size = (2 * width if with_input else width, height)
-        start, frames = time.perf_counter(), 0
-        with VideoWriter(stage.path(f"{path.stem}_overlay"), reader.fps, size) as writer, tqdm(
-            total=reader.frame_count, unit="frame", desc=path.name, disable=not progress, dynamic_ncols=True
+        size = (2 * width if options.with_input else width, height)
+        total = min(filter(None, (reader.frame_count, options.max_frames)), default=None)
+        start = time.perf_counter()
+        with VideoWriter(_staged(stage, f"{item.name}_overlay"), reader.fps, size) as writer, tqdm(
+            total=total, unit="frame", desc=Path(item.name).name, disable=not progress, dynamic_ncols=True
         ) as bar:
-            for batch in _batches(reader, batch_size):
-                if batch[0].shape[:2] != (height, width):
-                    raise SegnetError(f"{path}: frame size changes within the video")
-                ids = predictor.predict(batch)
-                if on_frames is not None:
-                    on_frames(ids)
-                for image, frame_ids in zip(batch, ids):
-                    out = overlay(image, colorize(frame_ids, predictor.palette), opacity)
-                    writer.write(side_by_side(image, out) if with_input else out)
-                frames += len(batch)
-                bar.update(len(batch))
+            try:
+                for batch in _batches(islice(reader, options.max_frames), options.batch_size):
+                    if batch[0].shape[:2] != (height, width):
+                        raise SegnetError(f"{item.label}: frame size changes within the video")
+                    ids = predictor.predict(batch)
+                    if on_frames is not None:
+                        on_frames(ids)
+                    for image, frame_ids in zip(batch, ids):
+                        out = painter.overlay(image, frame_ids, legend)
+                        writer.write(side_by_side(image, out) if options.with_input else out)
+                        if options.save_frames:
+                            write_png(_staged(stage, f"{item.name}_frames/{frames:06d}_labels.png"), frame_ids)
+                            write_png(_staged(stage, f"{item.name}_frames/{frames:06d}_color.png"), painter.color(frame_ids))
+                        frames += 1
+                        if options.show and _show(out):
+                            stopped = "window closed"
+                    bar.update(len(batch))
+                    if stopped:
+                        break
+            except KeyboardInterrupt:
+                if not reader.live:
+                    raise
+                stopped = "Ctrl-C"
+            finally:
+                if options.show:
+                    cv2.destroyAllWindows()
         seconds = time.perf_counter() - start
-    return {"input": str(path), "output": writer.path.name, "codec": writer.codec, "frames": frames,
-            "fps": reader.fps, "seconds": seconds, "frames_per_second": frames / max(seconds, 1e-9)}
+    return {"input": item.label, "output": Path(writer.path).relative_to(stage.root).as_posix(), "codec": writer.codec,
+            "browser_playable": writer.browser_playable, "frames": frames, "fps": reader.fps, "seconds": seconds,
+            "frames_per_second": frames / max(seconds, 1e-9), "stopped": stopped,
+            "frames_dir": f"{item.name}_frames" if options.save_frames else None}
 
 
-def run_predict(predictor: Predictor, inputs: list[Input], out: str | Path, opacity: float = 0.5,
-                with_input: bool = False, batch_size: int = 1, progress: bool = True) -> dict[str, Any]:
-    """Everything or nothing into ``out``; returns counts and video throughput."""
-    if not 0.0 <= opacity <= 1.0:
-        raise SegnetError(f"--opacity must be in [0, 1], got {opacity}")
-    if batch_size < 1:
-        raise SegnetError(f"--batch-size must be >= 1, got {batch_size}")
-    images = [i.path for i in inputs if i.kind == "image"]
-    videos = [i.path for i in inputs if i.kind == "video"]
+def run_predict(predictor: Predictor, inputs: list[Input], out: str | Path, options: OutputOptions | None = None,
+                progress: bool = True) -> dict[str, Any]:
+    """Everything or nothing into ``out`` (live sources: what they sent until stopped); returns
+    counts and throughput. Streams run last, so stopping one never skips a file."""
+    options = options or OutputOptions()
+    images = [i for i in inputs if i.kind == "image"]
+    videos = [i for i in inputs if i.kind == "video"] + [i for i in inputs if i.kind == "stream"]
     summary: dict[str, Any] = {"images": 0, "videos": []}
-    with Staging(out) as stage:
+    with OutputStage(out) as stage:
         if images:
-            summary["images"] = predict_images(predictor, images, stage, opacity, batch_size, progress)
+            summary.update(predict_images(predictor, images, stage, options, progress))
         for video in videos:
-            summary["videos"].append(predict_video(predictor, video, stage, opacity, batch_size, with_input,
-                                                   progress=progress))
+            summary["videos"].append(predict_video(predictor, video, stage, options, progress=progress))
+            if summary["videos"][-1]["stopped"]:
+                break
     return summary

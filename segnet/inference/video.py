@@ -1,13 +1,21 @@
 """Video in and out through OpenCV, with one clear error per failure.
 
+Sources are video files, cameras (an index such as ``0``, or ``/dev/video0``) and stream URLs
+(``rtsp://``, ``http(s)://``), all read by OpenCV's FFmpeg/V4L2 back-ends.
+
 Writers try codecs in order and keep the first whose ``isOpened()`` is true: OpenCV wheels
-differ in the encoders they carry (the pip wheel has MPEG-4 Part 2 ``mp4v`` but no H.264).
+differ in the encoders they carry. The pip wheel has VP8/VP9 (libvpx) but no H.264 encoder, so
+overlays are VP8 WebM, which browsers play; VP9 compresses better but encodes ~9x slower here
+(86 vs 10 ms per 480x360 frame), slower than the bundled model itself. MPEG-4 Part 2 ``mp4v``
+(players yes, browsers no) and MJPG are the fallbacks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,31 +24,69 @@ import numpy as np
 
 from segnet.errors import SegnetError
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 # (fourcc, container suffix), best first.
-WRITER_CODECS = (("mp4v", ".mp4"), ("avc1", ".mp4"), ("MJPG", ".avi"))
+WRITER_CODECS = (("VP80", ".webm"), ("mp4v", ".mp4"), ("MJPG", ".avi"))
+BROWSER_CODECS = ("VP80", "VP90", "avc1")
 DEFAULT_FPS = 25.0
+# A stream that does not connect or stops sending for this long is an error, not a hang.
+STREAM_TIMEOUT_MS = 15000
+
+
+def is_stream(spec: str) -> bool:
+    return spec.lower().startswith(STREAM_SCHEMES)
+
+
+def camera_index(spec: str) -> int | str | None:
+    """``0`` -> 0 and ``/dev/video0`` -> the path: a camera; anything else -> None."""
+    if spec.isdigit():
+        return int(spec)
+    if re.fullmatch(r"/dev/video\d+", spec):
+        return spec
+    return None
+
+
+def describe_source(source: str | int | Path) -> str:
+    return f"camera {source}" if isinstance(source, int) or str(source).startswith("/dev/video") else str(source)
+
+
+def _open_capture(source: str | int | Path) -> cv2.VideoCapture:
+    if isinstance(source, str) and is_stream(source):
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
+    if isinstance(source, (int, str)) and camera_index(str(source)) is not None:
+        capture = cv2.VideoCapture(source)
+        with contextlib.suppress(cv2.error):
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # live: the newest frame, not a backlog
+        return capture
+    return cv2.VideoCapture(str(source))
 
 
 class VideoReader:
-    """RGB frames of a video file; ``fps``, ``size`` (width, height) and ``frame_count`` (an estimate)."""
+    """RGB frames of a video file, camera or stream; ``fps``, ``size`` (width, height),
+    ``frame_count`` (an estimate; None for live sources)."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise SegnetError(f"input not found: {self.path}")
-        self.capture = cv2.VideoCapture(str(self.path))
+    def __init__(self, source: str | int | Path):
+        self.source = source
+        self.name = describe_source(source)
+        self.live = isinstance(source, int) or (isinstance(source, str) and (is_stream(source) or camera_index(source) is not None))
+        if not self.live and not Path(source).is_file():
+            raise SegnetError(f"input not found: {source}")
+        self.capture = _open_capture(source)
         if not self.capture.isOpened():
-            raise SegnetError(f"cannot open video {self.path}: unreadable file or unsupported codec")
+            what = "camera missing or busy" if isinstance(source, int) or camera_index(str(source)) is not None else \
+                "unreachable, refused or not a video" if self.live else "unreadable file or unsupported codec"
+            raise SegnetError(f"cannot open {'video ' if not self.live else ''}{self.name}: {what}")
         ok, first = self.capture.read()
         if not ok or first is None:
             self.close()
-            raise SegnetError(f"cannot read video {self.path}: no decodable frame")
+            raise SegnetError(f"cannot read {'video ' if not self.live else ''}{self.name}: no decodable frame")
         self._first: np.ndarray | None = first
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
         self.size = (first.shape[1], first.shape[0])
-        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.live else 0
         self.frame_count = count if count > 0 else None
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -70,15 +116,35 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def check_video(path: str | Path) -> None:
-    """Raise SegnetError unless ``path`` opens and yields a first frame (checked before any output)."""
-    VideoReader(path).close()
+def check_video(source: str | int | Path) -> None:
+    """Raise SegnetError unless ``source`` opens and yields a first frame (checked before any output)."""
+    VideoReader(source).close()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """OpenCV prints a note on every WebM writer ("tag ... is not supported", harmless: FFmpeg
+    picks the right tag) with a plain fprintf that its log level does not cover."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class VideoWriter:
     """RGB frames into ``<base><suffix>``: the first codec that opens wins (see WRITER_CODECS).
 
-    ``path`` tells where it went; ``codec`` which fourcc was used.
+    ``path`` tells where it went; ``codec`` which fourcc was used; ``browser_playable`` whether
+    web browsers play it. Encoders need even sizes: an odd width or height loses its last
+    column or row in the file.
     """
 
     def __init__(self, base: str | Path, fps: float, size: tuple[int, int], codecs=WRITER_CODECS):
@@ -87,10 +153,11 @@ class VideoWriter:
         tried = []
         for fourcc, suffix in codecs:
             path = Path(f"{base}{suffix}")
-            with contextlib.suppress(cv2.error):
+            with contextlib.suppress(cv2.error), _quiet_stderr():
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
                 if writer.isOpened():
                     self.writer, self.path, self.codec = writer, path, fourcc
+                    self.browser_playable = fourcc in BROWSER_CODECS
                     return
                 writer.release()
             path.unlink(missing_ok=True)
@@ -114,3 +181,14 @@ class VideoWriter:
         self.close()
         if exc_type is not None:
             self.path.unlink(missing_ok=True)
+
+
+def gui_problem() -> str | None:
+    """Why a window cannot be shown here (None when it can)."""
+    gui = next((line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines()
+                if line.strip().startswith("GUI:")), "")
+    if gui.upper() in ("", "NONE"):
+        return "this OpenCV has no window support (opencv-python-headless); install opencv-python to show frames"
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display to show frames on (DISPLAY is not set)"
+    return None

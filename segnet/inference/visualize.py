@@ -1,11 +1,25 @@
-"""Pictures of predictions: palette colouring, overlays, side-by-side frames, confusion matrix."""
+"""Pictures of predictions: palette colouring, overlays, legends, side-by-side frames, confusion matrix.
+
+Colour maps keep the dataset's palette (CamVid's, so they compare with its label images).
+Overlays use ``overlay_palette``: bright, distinct colours, because several CamVid colours
+vanish when blended over a photo (Sky is grey, Pedestrian/Car/Fence are dark).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+# Overlay colours by class name (lower case): CamVid's classes, each bright and far from the others.
+OVERLAY_COLORS = {
+    "sky": (80, 180, 255), "building": (255, 110, 50), "pole": (255, 240, 0), "road": (170, 70, 255),
+    "sidewalk": (255, 120, 210), "pavement": (255, 120, 210), "tree": (40, 210, 70), "signsymbol": (0, 240, 220),
+    "fence": (190, 150, 90), "car": (30, 70, 255), "pedestrian": (255, 20, 60), "bicyclist": (160, 255, 60),
+}
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def colorize(ids: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -18,6 +32,52 @@ def overlay(image: np.ndarray, color: np.ndarray, opacity: float = 0.5) -> np.nd
     """Blend the colour map over the RGB image: ``(1 - opacity) * image + opacity * color``."""
     blended = image.astype(np.float32) * (1.0 - opacity) + color.astype(np.float32) * opacity
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def overlay_palette(class_names: Sequence[str], palette: np.ndarray) -> np.ndarray:
+    """Palette for overlays: OVERLAY_COLORS for known names, matplotlib's tab20 for the others
+    (in class order), the dataset's own rows past the names (void)."""
+    from matplotlib import colormaps
+
+    out = np.array(palette, dtype=np.uint8, copy=True)
+    spare = iter((np.array(colormaps["tab20"].colors) * 255 + 0.5).astype(np.uint8).tolist() * 13)
+    for i, name in enumerate(class_names[: len(out)]):
+        out[i] = OVERLAY_COLORS.get(name.lower()) or next(spare)
+    return out
+
+
+def draw_legend(image: np.ndarray, class_names: Sequence[str], palette: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with the class names written on their colours along its bottom edge.
+
+    Font size follows the image width; an image too small for a readable legend (under 200 px
+    wide, or when the legend would cover over a third of it) is returned unchanged.
+    """
+    height, width = image.shape[:2]
+    if width < 200 or not class_names:
+        return image
+    scale = min(1.0, max(0.3, width / 1100))
+    thickness = 1 if scale < 0.6 else 2
+    (_, text_h), baseline = cv2.getTextSize("Ag", _FONT, scale, thickness)
+    pad = max(2, int(4 * scale))
+    row_h = text_h + baseline + 2 * pad
+    boxes, x, y = [], 0, 0
+    for i, name in enumerate(class_names):
+        box_w = cv2.getTextSize(name, _FONT, scale, thickness)[0][0] + 2 * pad
+        if x and x + box_w > width:
+            x, y = 0, y + row_h
+        boxes.append((i, name, x, y, box_w))
+        x += box_w + pad
+    top = height - (y + row_h)
+    if y + row_h > height / 3:
+        return image
+    out = np.ascontiguousarray(image).copy()
+    for i, name, bx, by, box_w in boxes:
+        colour = tuple(int(c) for c in palette[i])
+        luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+        ink = (0, 0, 0) if luminance > 128 else (255, 255, 255)
+        cv2.rectangle(out, (bx, top + by), (bx + box_w - 1, top + by + row_h - 1), colour, cv2.FILLED)
+        cv2.putText(out, name, (bx + pad, top + by + pad + text_h), _FONT, scale, ink, thickness, cv2.LINE_AA)
+    return out
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -106,9 +106,9 @@ def test_demo(bundle, seq_root, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "frames/s" in printed and "mIoU" in printed and all(name in printed for name in CLASS_NAMES)
     names = {p.name for p in out.iterdir()}
-    assert {"Seq05VD_overlay.mp4", "metrics.json", "per_class_iou.csv", "confusion_matrix.png"} <= names
+    assert {"Seq05VD_overlay.webm", "metrics.json", "per_class_iou.csv", "confusion_matrix.png"} <= names
     clip = next(out / n for n in names if n.startswith("Seq05VD.") and n != "Seq05VD.")
-    cap = cv2.VideoCapture(str(out / "Seq05VD_overlay.mp4"))
+    cap = cv2.VideoCapture(str(out / "Seq05VD_overlay.webm"))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
     count = 0
     while cap.read()[0]:

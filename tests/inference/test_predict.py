@@ -13,6 +13,7 @@ from segnet.cli import main
 from segnet.data.classes import CLASS_NAMES, PALETTE
 from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.inference.fast import BufferedFCDenseNet, prepare_for_inference
+from segnet.inference.visualize import overlay_palette
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
@@ -84,7 +85,7 @@ def test_image_outputs_match_the_model(tiny_ckpt, frames, tmp_path):
     assert _run("--checkpoint", tiny_ckpt, images, "--out", tmp_path / "out", "--amp", "off", "--batch-size", 2) == 0
 
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == sorted(
+    assert sorted(p.name for p in out.iterdir()) == [".segnet-outputs"] + sorted(
         f"{s}_{k}.png" for s in ("frame", "gray", "rgba", "odd") for k in ("labels", "color", "overlay")
     )
     labels = cv2.imread(str(out / "frame_labels.png"), cv2.IMREAD_UNCHANGED)
@@ -94,7 +95,8 @@ def test_image_outputs_match_the_model(tiny_ckpt, frames, tmp_path):
     color = cv2.cvtColor(cv2.imread(str(out / "frame_color.png")), cv2.COLOR_BGR2RGB)
     assert np.array_equal(color, PALETTE[labels])
     overlay = cv2.cvtColor(cv2.imread(str(out / "frame_overlay.png")), cv2.COLOR_BGR2RGB)
-    blend = (0.5 * rgb.astype(np.float32) + 0.5 * PALETTE[labels].astype(np.float32))
+    bright = overlay_palette(CLASS_NAMES, PALETTE)  # overlays: colours that show on photos
+    blend = (0.5 * rgb.astype(np.float32) + 0.5 * bright[labels].astype(np.float32))
     assert np.abs(overlay.astype(np.float32) - blend).max() <= 1.0
     gray_rgb = np.repeat(gray[..., None], 3, axis=2)
     assert (cv2.imread(str(out / "gray_labels.png"), cv2.IMREAD_UNCHANGED) == _reference_ids(tiny_ckpt, gray_rgb)).mean() > 0.999
@@ -108,8 +110,10 @@ def test_glob_and_opacity(tiny_ckpt, frames, tmp_path):
     assert _run("--checkpoint", tiny_ckpt, tmp_path / "f*.jpg", "--out", tmp_path / "out", "--opacity", 1.0) == 0
     out = tmp_path / "out"
     assert len(list(out.glob("*_overlay.png"))) == 2
-    # opacity 1: the overlay is the colour map itself
-    assert np.array_equal(cv2.imread(str(out / "f0_overlay.png")), cv2.imread(str(out / "f0_color.png")))
+    # opacity 1: the overlay is the labels in overlay colours
+    labels = cv2.imread(str(out / "f0_labels.png"), cv2.IMREAD_UNCHANGED)
+    overlay = cv2.cvtColor(cv2.imread(str(out / "f0_overlay.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(overlay, overlay_palette(CLASS_NAMES, PALETTE)[labels])
 
 
 # ----------------------------------------------------------------------------- videos
@@ -120,7 +124,7 @@ def test_video_overlay_keeps_fps_size_and_frames(tiny_ckpt, frames, tmp_path):
     assert _run("--checkpoint", tiny_ckpt, clip, "--out", tmp_path / "sbs", "--side-by-side") == 0
     h, w = frames[0].shape[:2]
     for folder, width in (("out", w), ("sbs", 2 * w)):
-        cap = cv2.VideoCapture(str(tmp_path / folder / "clip_overlay.mp4"))
+        cap = cv2.VideoCapture(str(tmp_path / folder / "clip_overlay.webm"))
         assert cap.isOpened()
         assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(7.0)
         count = 0
