@@ -28,7 +28,7 @@ from segnet.errors import SegnetError
 
 FRAME_HEIGHT, FRAME_WIDTH = 360, 480
 AMP_CHOICES = ("auto", "off", "bf16", "fp16")
-CLASS_WEIGHT_CHOICES = ("none", "median_frequency")
+CLASS_WEIGHT_CHOICES = ("none", "median_frequency", "median_frequency_global")  # segnet/data/class_weights.py
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 
 
@@ -89,6 +89,9 @@ class LossConfig:
     class_weights: str = "median_frequency"  # none | median_frequency (on the train labels)
     final_weight: float = 0.5  # deep supervision: weight of the final output vs the aux heads
     final_only_last_epoch: bool = False  # Log-DenseNet: last epoch trains the final output alone
+    aux_weighting: str = "even"  # even (final_weight, rest evenly) | sieve (the Log-DenseNet code)
+    aux_targets: str = "nearest"  # nearest labels | average (pooled one-hot soft targets)
+    label_smoothing: float = 0.0  # eps: targets (1 - eps) one-hot + eps / num_classes
 
 
 @dataclass
@@ -264,6 +267,9 @@ def validate_config(cfg: DictConfig) -> None:
     _check(lo.class_weights in CLASS_WEIGHT_CHOICES, "loss.class_weights", lo.class_weights,
            f"must be one of {', '.join(CLASS_WEIGHT_CHOICES)}")
     _check(0 <= lo.final_weight <= 1, "loss.final_weight", lo.final_weight, "must be in [0, 1]")
+    _check(lo.aux_weighting in ("even", "sieve"), "loss.aux_weighting", lo.aux_weighting, "must be even or sieve")
+    _check(lo.aux_targets in ("nearest", "average"), "loss.aux_targets", lo.aux_targets, "must be nearest or average")
+    _check(0 <= lo.label_smoothing < 1, "loss.label_smoothing", lo.label_smoothing, "must be in [0, 1)")
     _check(not lo.final_only_last_epoch or bool(cfg.model.options.get("deep_supervision")),
            "loss.final_only_last_epoch", lo.final_only_last_epoch, "needs model.options.deep_supervision=true")
     if not any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES):

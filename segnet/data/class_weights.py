@@ -1,10 +1,19 @@
-"""Median-frequency class balancing (Eigen & Fergus 2015; SegNet, FC-Log-DenseNet).
+"""Median-frequency class balancing, in the two definitions the papers' code bases use.
 
-freq(c)   = pixels of class c / total pixels of the images in which c appears
-weight(c) = median(freq over the real classes) / freq(c)
+``median_frequency`` (Eigen & Fergus 2015, sec. 4.2; the default where a recipe weights):
+    freq(c)   = pixels of class c / total pixels of the images in which c appears
+    weight(c) = median(freq over the real classes that appear) / freq(c)
+    Void (id = num_classes) is ignored through ``ignore_index`` and gets no weight; its pixels
+    still count in an image's total.
 
-Void (id = num_classes) is ignored through ``ignore_index`` and gets no weight; its pixels still
-count in an image's total, as in SegNet's reference numbers.
+``median_frequency_global`` (the official FC-Log-DenseNet code, EchoWho/AnytimeNeuralNetwork_public
+tensorpack/dataflow/dataset/camvid.py:48-50, used by anytime_models/examples/fcdense-ann.py:273):
+    freq(c)   = pixels of class c / all pixels, for the 11 classes *and void*
+    weight(c) = sorted(freq)[12 // 2] / freq(c)  (the upper median of 12 values, void included)
+    The code's table gives Fence 3.98 and Bicyclist 15.38.
+
+Neither reproduces the weights SegNet published in its Caffe prototxt (e.g. SignSymbol 9.64,
+against 3.85 here on the same train split); we do not claim to match them.
 """
 
 from __future__ import annotations
@@ -33,12 +42,16 @@ class FrequencyCounter:
         self.num_classes = num_classes
         self.class_pixels = np.zeros(num_classes, dtype=np.int64)
         self.image_pixels = np.zeros(num_classes, dtype=np.int64)
+        self.void_pixels = 0
+        self.total_pixels = 0
         self.count = 0
 
     def add(self, label: np.ndarray) -> None:
-        counts = np.bincount(label.ravel(), minlength=self.num_classes + 1)[: self.num_classes]
-        self.class_pixels += counts
-        self.image_pixels += (counts > 0) * label.size
+        counts = np.bincount(label.ravel(), minlength=self.num_classes + 1)
+        self.class_pixels += counts[: self.num_classes]
+        self.image_pixels += (counts[: self.num_classes] > 0) * label.size
+        self.void_pixels += int(counts[self.num_classes:].sum())
+        self.total_pixels += label.size
         self.count += 1
 
     def frequencies(self) -> np.ndarray:
@@ -48,13 +61,25 @@ class FrequencyCounter:
         out = np.zeros(self.num_classes)
         return np.divide(self.class_pixels, self.image_pixels, out=out, where=self.image_pixels > 0)
 
+    def global_frequencies(self) -> np.ndarray:
+        """Share of all pixels for c in 0..num_classes-1 and void last (float64, sums to 1)."""
+        if self.count == 0:
+            raise SegnetError("class frequencies: no label files given")
+        return np.append(self.class_pixels, self.void_pixels) / self.total_pixels
 
-def class_frequencies(label_paths: Sequence[str | Path], num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """freq(c) for c in 0..num_classes-1 (float64); 0 for a class that never appears."""
+
+DEFINITIONS = ("median_frequency", "median_frequency_global")
+
+
+def class_frequencies(
+    label_paths: Sequence[str | Path], num_classes: int = NUM_CLASSES, definition: str = "median_frequency"
+) -> np.ndarray:
+    """freq(c) for c in 0..num_classes-1 (float64; 0 for a class that never appears); with
+    ``median_frequency_global`` the global shares, void last (num_classes + 1 values)."""
     counter = FrequencyCounter(num_classes)
     for path in label_paths:
         counter.add(read_label(path))
-    return counter.frequencies()
+    return counter.global_frequencies() if definition == "median_frequency_global" else counter.frequencies()
 
 
 def weights_from_frequencies(freq: np.ndarray) -> np.ndarray:
@@ -64,6 +89,17 @@ def weights_from_frequencies(freq: np.ndarray) -> np.ndarray:
         raise SegnetError("median-frequency weights: no class appears in the label files")
     median = np.median(freq[present])
     return np.divide(median, freq, out=np.zeros_like(freq), where=present)
+
+
+def weights_from_global_frequencies(freq: np.ndarray) -> np.ndarray:
+    """The Log-DenseNet code's rule: upper median of all shares (void included) / freq(c),
+    for the real classes only (void, last, is the ignore index); absent classes get 0."""
+    median = np.sort(freq)[len(freq) // 2]
+    real = freq[:-1]
+    return np.divide(median, real, out=np.zeros_like(real), where=real > 0)
+
+
+_RULES = {"median_frequency": weights_from_frequencies, "median_frequency_global": weights_from_global_frequencies}
 
 
 def _file_list_key(paths: Sequence[Path], num_classes: int) -> str:
@@ -92,28 +128,35 @@ def _write_cache(path: Path, freq: np.ndarray, weights: np.ndarray, count: int) 
     os.replace(tmp, path)
 
 
-def cache_path(label_paths: Sequence[str | Path], cache_dir: str | Path, num_classes: int = NUM_CLASSES) -> Path:
-    """Where the weights of this exact file list (paths, sizes, mtimes) are cached."""
+def cache_path(
+    label_paths: Sequence[str | Path], cache_dir: str | Path, num_classes: int = NUM_CLASSES,
+    definition: str = "median_frequency",
+) -> Path:
+    """Where the weights of this exact file list (paths, sizes, mtimes) and definition are cached."""
     paths = [Path(p) for p in label_paths]
-    return Path(cache_dir) / f"median_frequency_{_file_list_key(paths, num_classes)[:24]}.json"
+    return Path(cache_dir) / f"{definition}_{_file_list_key(paths, num_classes)[:24]}.json"
 
 
 def median_frequency_weights(
-    label_paths: Sequence[str | Path], num_classes: int = NUM_CLASSES, cache_dir: str | Path | None = None
+    label_paths: Sequence[str | Path], num_classes: int = NUM_CLASSES, cache_dir: str | Path | None = None,
+    definition: str = "median_frequency",
 ) -> torch.Tensor:
     """FloatTensor[num_classes] of median-frequency weights (void excluded: it is the ignore index).
 
-    With ``cache_dir`` the result is kept as JSON keyed by a hash of the file list (paths, sizes,
+    ``definition``: one of ``DEFINITIONS`` (module docstring). With ``cache_dir`` the result is
+    kept as JSON keyed by the definition and a hash of the file list (paths, sizes,
     modification times), so a changed or edited list is recomputed.
     """
+    if definition not in _RULES:
+        raise SegnetError(f"unknown class weighting '{definition}' (valid: {', '.join(DEFINITIONS)})")
     paths = [Path(p) for p in label_paths]
-    cache = cache_path(paths, cache_dir, num_classes) if cache_dir is not None else None
+    cache = cache_path(paths, cache_dir, num_classes, definition) if cache_dir is not None else None
     if cache is not None and cache.exists():
         weights = _read_cache(cache, num_classes)
         if weights is not None:
             return torch.tensor(weights, dtype=torch.float32)
-    freq = class_frequencies(paths, num_classes)
-    weights = weights_from_frequencies(freq)
+    freq = class_frequencies(paths, num_classes, definition)
+    weights = _RULES[definition](freq)
     if cache is not None:
         _write_cache(cache, freq, weights, len(paths))
     return torch.tensor(weights, dtype=torch.float32)

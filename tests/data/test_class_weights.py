@@ -77,3 +77,43 @@ def test_damaged_cache_recomputed(tmp_path):
 def test_no_labels():
     with pytest.raises(SegnetError):
         median_frequency_weights([])
+
+
+# The official FC-Log-DenseNet code's table (EchoWho/AnytimeNeuralNetwork_public,
+# tensorpack/dataflow/dataset/camvid.py:48-50): global shares of 11 classes + void.
+CODE_FREQ = [0.16845114, 0.23258652, 0.00982927, 0.31658215, 0.0448627, 0.09724055,
+             0.01172954, 0.01126809, 0.05865686, 0.00639231, 0.00291665, 0.03948423]
+
+
+def test_global_rule_gives_the_code_weights():
+    weights = cw.weights_from_global_frequencies(np.array(CODE_FREQ))
+    assert weights.shape == (11,)  # void's own weight is dropped (class_weight[:-1])
+    np.testing.assert_allclose(weights, 0.0448627 / np.array(CODE_FREQ[:-1]), rtol=1e-9)
+    assert round(weights[7], 2) == 3.98 and round(weights[10], 2) == 15.38  # Fence, Bicyclist
+
+
+def test_global_definition_on_the_train_split_reproduces_the_code_table(train_labels, tmp_path):
+    freq = class_frequencies(train_labels, definition="median_frequency_global")
+    np.testing.assert_allclose(freq, CODE_FREQ, atol=1e-6)
+    weights = median_frequency_weights(train_labels, cache_dir=tmp_path, definition="median_frequency_global")
+    assert weights[7].item() == pytest.approx(3.98, abs=0.005) and weights[10].item() == pytest.approx(15.38, abs=0.005)
+    # Eigen & Fergus's per-image-presence definition differs (the default)
+    assert median_frequency_weights(train_labels, cache_dir=tmp_path)[10].item() == pytest.approx(8.8587, abs=1e-3)
+    assert len(list(tmp_path.glob("*.json"))) == 2  # one cache per definition
+
+
+def test_global_rule_on_small_maps(tmp_path):
+    # 16 px: class 0 x6, class 1 x6, void x4 -> shares 6/16, 6/16, 0 (class 2), 4/16 (void)
+    a = np.array([[0, 0, 0, 0], [0, 0, 1, 1]], np.uint8)
+    b = np.array([[1, 1, 1, 1], [11, 11, 11, 11]], np.uint8)
+    paths = [write_label(tmp_path / "a.png", a), write_label(tmp_path / "b.png", b)]
+    freq = class_frequencies(paths, num_classes=3, definition="median_frequency_global")
+    np.testing.assert_allclose(freq, [6 / 16, 6 / 16, 0.0, 4 / 16])
+    weights = median_frequency_weights(paths, num_classes=3, definition="median_frequency_global")
+    # sorted shares 0, 4/16, 6/16, 6/16: upper median (index 2) is 6/16; the absent class weighs 0
+    np.testing.assert_allclose(weights.numpy(), [1.0, 1.0, 0.0])
+
+
+def test_unknown_definition():
+    with pytest.raises(SegnetError, match="median_freq"):
+        median_frequency_weights([], definition="median_freq")
