@@ -108,9 +108,8 @@ class OutputStage(Staging):
             moved.append(target)
         for folder, names in written.items():
             names |= written_by_segnet(folder)
-            fd, tmp = tempfile.mkstemp(prefix=f"{MANIFEST}.", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("\n".join(sorted(names)) + "\n")
+            tmp = folder / f"{MANIFEST}.{os.getpid()}.tmp"  # open(), not mkstemp: the umask's mode, not 0600
+            tmp.write_text("\n".join(sorted(names)) + "\n", encoding="utf-8")
             os.replace(tmp, folder / MANIFEST)
         return moved
 

@@ -147,11 +147,11 @@ class VideoWriter:
     column or row in the file.
     """
 
-    def __init__(self, base: str | Path, fps: float, size: tuple[int, int], codecs=WRITER_CODECS):
+    def __init__(self, base: str | Path, fps: float, size: tuple[int, int], codecs=None):
         self.size = size
         self.writer = None
         tried = []
-        for fourcc, suffix in codecs:
+        for fourcc, suffix in codecs or WRITER_CODECS:
             path = Path(f"{base}{suffix}")
             with contextlib.suppress(cv2.error), _quiet_stderr():
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)

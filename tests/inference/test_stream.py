@@ -1,0 +1,104 @@
+"""Stream URLs, served by a local HTTP server on 127.0.0.1 (a thread, stopped after each test):
+frames are segmented as they arrive, --max-frames stops early, and Ctrl-C during a live source
+keeps and finalises what was segmented while Ctrl-C during a file still writes nothing."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from segnet.cli import main
+from segnet.core.checkpoint import load_checkpoint
+from segnet.inference.predict import OutputOptions, collect_inputs, run_predict
+from segnet.inference.predictor import Predictor
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def served(tmp_path, video_helpers):
+    """Base URL of a server on 127.0.0.1 (a free port) serving tmp_path/www with clip.avi (9 frames)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    video_helpers.write(root / "clip.avi", video_helpers.frames(9))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_a_stream_url_is_segmented(served, tiny_model_ckpt, tmp_path, video_helpers, capsys):
+    out = tmp_path / "out"
+    argv = ["predict", "--checkpoint", str(tiny_model_ckpt), f"{served}/clip.avi", "--out", str(out),
+            "--device", "cpu", "--amp", "off", "--save-frames", "--batch-size", 2]
+    assert main([str(a) for a in argv]) == 0
+    assert f"{served}/clip.avi: 9 frames at" in capsys.readouterr().out
+    video = next(out.glob("clip_overlay.*"))
+    assert len(video_helpers.read(video)) == 9
+    assert len(list((out / "clip_frames").glob("*_labels.png"))) == 9
+    # the labels are those of the clip's frames, read from the file
+    decoded = video_helpers.read(tmp_path / "www" / "clip.avi")
+    expected = Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off").predict(decoded[-1:])[0]
+    labels = cv2.imread(str(out / "clip_frames" / "000008_labels.png"), cv2.IMREAD_UNCHANGED)
+    assert (labels == expected).mean() > 0.999
+
+
+def test_max_frames_stops_a_stream(served, tiny_model_ckpt, tmp_path, video_helpers):
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(tiny_model_ckpt), f"{served}/clip.avi", "--out", str(out),
+                 "--device", "cpu", "--max-frames", "3"]) == 0
+    assert len(video_helpers.read(next(out.glob("clip_overlay.*")))) == 3
+
+
+class _InterruptAfter:
+    """A predictor stand-in that raises KeyboardInterrupt (as Ctrl-C does) at its call number ``n``."""
+
+    def __init__(self, predictor: Predictor, n: int):
+        self.predictor, self.n, self.calls = predictor, n, 0
+
+    def __getattr__(self, name):
+        return getattr(self.predictor, name)
+
+    def predict(self, frames: list[np.ndarray]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.predictor.predict(frames)
+
+
+def test_ctrl_c_on_a_stream_keeps_what_was_segmented(served, tiny_model_ckpt, tmp_path, video_helpers):
+    predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=3)
+    out = tmp_path / "out"
+    inputs = collect_inputs([f"{served}/clip.avi"], save_frames=True)
+    summary = run_predict(predictor, inputs, out, OutputOptions(batch_size=2, save_frames=True), progress=False)
+    (video,) = summary["videos"]
+    assert video["stopped"] == "Ctrl-C" and video["frames"] == 4
+    assert len(video_helpers.read(out / video["output"])) == 4  # finalised: a player reads every frame
+    assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == [f"{i:06d}_labels.png" for i in range(4)]
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+def test_ctrl_c_on_a_file_writes_nothing(tiny_model_ckpt, clip, tmp_path):
+    predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=2)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_predict(predictor, collect_inputs([str(clip)]), out, OutputOptions(), progress=False)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
+def test_a_missing_stream_path_is_one_line(served, tmp_path, capsys):
+    assert main(["predict", f"{served}/absent.avi", "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"segnet: error: cannot open {served}/absent.avi")
+    assert not (tmp_path / "out").exists()
