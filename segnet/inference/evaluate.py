@@ -1,9 +1,17 @@
 """Per-class IoU, mIoU and accuracies of a checkpoint on a CamVid split.
 
 Outputs (all or nothing, see segnet.inference.staging): ``metrics.json``, ``per_class_iou.csv``
-and ``confusion_matrix.png`` (row-normalised). ``bn="batch"`` reproduces the official
-FC-DenseNet evaluation, which ran BatchNorm with the statistics of each test batch (BN
-layers in training mode, dropout off).
+and ``confusion_matrix.png`` (row-normalised). Both protocols ignore void pixels and sum
+intersections and unions over the whole split before dividing, as both papers' code did.
+
+``protocol`` (``segnet evaluate --protocol``), the one switch between the two ways we report:
+- ``standard``: PyTorch's eval mode, BatchNorm with its running averages, any batch size.
+- ``paper``: what the model's paper evaluated with (``paper_protocol``). FC-DenseNet's test
+  script normalised with the statistics of each test batch of 10 frames (SimJeg/FC-DenseNet
+  test.py:29-30,45 ``batch_norm_use_averages=False``, deliberate: SimJeg issue #8); the
+  FC-Log-DenseNet code evaluated one frame at a time with tensorpack's moving averages
+  (EchoWho/AnytimeNeuralNetwork_public anytime_models/examples/fcdense-ann.py:99,279-283).
+  Other models get the FC-DenseNet test script's protocol, the one our tables compare to.
 """
 
 from __future__ import annotations
@@ -28,10 +36,29 @@ from segnet.inference.staging import Staging
 from segnet.inference.visualize import confusion_matrix_figure
 from segnet.errors import SegnetError
 
+PROTOCOLS = ("standard", "paper")
+
+
+def paper_protocol(model_name: str) -> dict[str, Any]:
+    """BatchNorm mode and batch size of the paper's own evaluation of ``model_name``."""
+    if model_name.startswith("fc_log_densenet"):
+        return {"bn": "running", "batch_size": 1,
+                "source": "AnytimeNeuralNetwork_public fcdense-ann.py:99,279-283 (tensorpack moving averages)"}
+    return {"bn": "batch", "batch_size": 10, "source": "SimJeg/FC-DenseNet test.py:29-30,45"}
+
+
 def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: str = "test",
              batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
-             bn: str = "running", progress: bool = True) -> dict[str, Any]:
-    """Metrics over the whole split (void pixels ignored); returns the metrics.json content."""
+             bn: str = "running", progress: bool = True, protocol: str = "standard") -> dict[str, Any]:
+    """Metrics over the whole split (void pixels ignored); returns the metrics.json content.
+
+    ``protocol="paper"`` replaces ``bn`` and ``batch_size`` by ``paper_protocol``'s.
+    """
+    if protocol not in PROTOCOLS:
+        raise SegnetError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
+    paper = paper_protocol(str(ckpt.get("model_name", ""))) if protocol == "paper" else None
+    if paper:
+        bn, batch_size = paper["bn"], paper["batch_size"]
     if bn not in BN_MODES:
         raise SegnetError(f"--bn must be one of {', '.join(BN_MODES)}, got '{bn}'")
     if batch_size < 1:
@@ -63,7 +90,8 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         "data_root": str(data_root),
         "num_images": len(pairs),
         **summarize(metrics, list(ckpt.get("class_names") or CLASS_NAMES)),
-        "settings": {"tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
+        "settings": {"protocol": protocol, "protocol_source": paper["source"] if paper else "PyTorch eval mode",
+                     "tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
                      "precision": predictor.precision, "input_scale": predictor.input_scale},
         "seconds": seconds,
     }

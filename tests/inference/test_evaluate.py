@@ -127,6 +127,34 @@ def test_batch_statistics(tiny_ckpt, small_root, tmp_path):
     assert np.abs(running["confusion"] - expected["confusion"]).sum() > 0.01 * confusion.sum()
 
 
+def test_paper_protocol_is_one_switch(tiny_ckpt, small_root, tmp_path, capsys):
+    """FC-DenseNet's test script: batch statistics over batches of 10 frames, void ignored."""
+    assert _evaluate(tiny_ckpt, small_root, tmp_path / "paper", "--protocol", "paper") == 0
+    assert "protocol paper: bn batch, batch 10" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "paper" / "metrics.json").read_text())
+    assert metrics["settings"]["protocol"] == "paper" and metrics["settings"]["batch_size"] == 10
+    assert "test.py" in metrics["settings"]["protocol_source"]
+    expected = _numpy_metrics(tiny_ckpt, small_root, batch_size=10, batch_stats=True)
+    confusion = np.array(metrics["confusion_matrix"])
+    assert np.abs(confusion - expected["confusion"]).sum() <= 1e-4 * confusion.sum()
+    one_at_a_time = _numpy_metrics(tiny_ckpt, small_root, batch_size=1, batch_stats=True)
+    assert np.abs(one_at_a_time["confusion"] - expected["confusion"]).sum() > 0.01 * confusion.sum()
+    assert _evaluate(tiny_ckpt, small_root, tmp_path / "standard") == 0
+    standard = json.loads((tmp_path / "standard" / "metrics.json").read_text())["settings"]
+    assert (standard["protocol"], standard["bn"], standard["batch_size"]) == ("standard", "running", 2)
+
+
+def test_paper_protocol_per_model_and_conflicting_options(tiny_ckpt, small_root, tmp_path, capsys):
+    from segnet.inference.evaluate import paper_protocol
+
+    assert (paper_protocol("fc_densenet103")["bn"], paper_protocol("fc_densenet103")["batch_size"]) == ("batch", 10)
+    assert (paper_protocol("fc_log_densenet103")["bn"], paper_protocol("fc_log_densenet103")["batch_size"]) == ("running", 1)
+    for extra in (["--bn", "running"], ["--batch-size", "4"]):
+        assert _evaluate(tiny_ckpt, small_root, tmp_path / "x", "--protocol", "paper", *extra) == 2
+        assert "--protocol paper sets" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_default_out_is_next_to_the_checkpoint(tiny_ckpt, small_root):
     assert main(["evaluate", "--checkpoint", str(tiny_ckpt), "--data-root", str(small_root), "--device", "cpu"]) == 0
     assert (tiny_ckpt.parent / "eval_test" / "metrics.json").is_file()
