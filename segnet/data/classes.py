@@ -15,7 +15,7 @@ extra last row is the void colour) need one convention only, whatever value the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +153,23 @@ class DatasetClasses:
 
 def load_classes(root: str | Path | None = None) -> DatasetClasses:
     """The classes of the dataset at ``root``: its ``classes.yaml``, else CamVid's."""
-    if root is not None and (Path(root) / CLASSES_FILE).is_file():
-        return DatasetClasses.from_file(Path(root) / CLASSES_FILE)
-    return CAMVID
+    path = Path(root) / CLASSES_FILE if root is not None else None
+    if path is None or not path.is_file():
+        return CAMVID
+    stat = path.stat()
+    return _read_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_cached(path: str, mtime_ns: int, size: int) -> DatasetClasses:
+    """One parse per file version: every label map read asks for its dataset's classes."""
+    return DatasetClasses.from_file(path)
+
+
+def classes_of_label(path: str | Path) -> DatasetClasses:
+    """The classes of the dataset a label file sits in (``<root>/<split>annot/<name>``), else CamVid's."""
+    folder = Path(path).parent
+    return load_classes(folder.parent) if folder.name.endswith("annot") else CAMVID
 
 
 CAMVID = DatasetClasses.from_file(Path(__file__).with_name("camvid_classes.yaml"))
