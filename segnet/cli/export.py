@@ -1,4 +1,4 @@
-"""``segnet export [--checkpoint PATH] --format onnx --out FILE``: ONNX with dynamic batch/height/width."""
+"""``segnet export [--checkpoint PATH] --format onnx|openvino [--int8] --out FILE``."""
 
 from __future__ import annotations
 
@@ -7,22 +7,44 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    from segnet.inference.export import CALIBRATION_FRAMES
+
     parser = subparsers.add_parser(
-        "export", help="export a checkpoint to ONNX (dynamic batch, height, width)",
+        "export", help="export a checkpoint to ONNX or OpenVINO IR (float32 or INT8)",
         description="Input 'image' [N,3,H,W] float32 (RGB in [0,1], normalised as the checkpoint says), output "
-        "'logits' [N,C,H,W]; preprocessing, class names and palette are stored in the model's metadata.",
+        "'logits' [N,C,H,W]; preprocessing, class names and palette are stored in the model's metadata. "
+        "segnet predict/evaluate/demo --checkpoint run the exported file.",
     )
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint (.pt); default: the bundled model")
-    parser.add_argument("--format", default="onnx", choices=["onnx"], help="only onnx for now")
-    parser.add_argument("--out", type=Path, required=True, help="file to write, e.g. model.onnx")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "openvino"],
+                        help="onnx (dynamic batch/height/width) or openvino (IR: FILE.xml + FILE.bin)")
+    parser.add_argument("--out", type=Path, required=True, help="file to write, e.g. model.onnx or model.xml")
+    parser.add_argument("--int8", action="store_true",
+                        help="openvino: NNCF post-training INT8 quantization, calibrated on TRAIN frames")
+    parser.add_argument("--calibration-frames", type=int, default=CALIBRATION_FRAMES,
+                        help=f"--int8: train frames to calibrate on (default {CALIBRATION_FRAMES})")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="--int8: the model's dataset (default: $SEGNET_DATA_ROOT or data/CamVid)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from segnet.errors import SegnetError
     from segnet.inference.bundled import resolve_checkpoint
-    from segnet.inference.export import export_onnx
+    from segnet.inference.export import export_onnx, export_openvino
 
+    if args.int8 and args.format != "openvino":
+        raise SegnetError("--int8 needs --format openvino")
     ckpt, source = resolve_checkpoint(args.checkpoint)
+    if ckpt.get("exported"):
+        raise SegnetError(f"{source} is already an exported model: export from its .pt checkpoint")
+    if args.format == "openvino":
+        path = export_openvino(ckpt, args.out, source, int8=args.int8, calibration_frames=args.calibration_frames,
+                               data_root=args.data_root)
+        size = path.stat().st_size + path.with_suffix(".bin").stat().st_size
+        kind = f"INT8, calibrated on {args.calibration_frames} train frames" if args.int8 else "float32"
+        print(f"wrote {path} + {path.with_suffix('.bin').name} ({size / 1e6:.1f} MB): {ckpt['model_name']}, OpenVINO IR, {kind}")
+        return 0
     path = export_onnx(ckpt, args.out, source=source)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {ckpt['model_name']}, dynamic batch/height/width")
     return 0

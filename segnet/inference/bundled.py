@@ -30,9 +30,12 @@ def bundled_path() -> Path:
 
 
 def resolve_checkpoint(path: str | os.PathLike | None) -> tuple[dict[str, Any], str]:
-    """Load ``path``, or the bundled model when ``path`` is None; returns (checkpoint, its path)."""
+    """Load ``path``, or the bundled model when ``path`` is None; returns (checkpoint, its path).
+    An exported model (.xml OpenVINO IR, .onnx) gives its metadata fields, run by its runtime."""
     if path is not None:
-        return load_checkpoint(path), str(path)
+        from segnet.inference.backends import is_exported, load_exported
+
+        return (load_exported(path) if is_exported(path) else load_checkpoint(path)), str(path)
     bundle = bundled_path()
     if not bundle.is_file():
         raise SegnetError(

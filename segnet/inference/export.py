@@ -1,9 +1,14 @@
-"""ONNX export with dynamic batch, height and width.
+"""Export to ONNX (dynamic batch, height and width) and to OpenVINO IR (float32 or INT8).
 
-Uses the torch.export-based exporter (``dynamo=True``, the default since PyTorch 2.9) with
+ONNX: uses the torch.export-based exporter (``dynamo=True``, the default since PyTorch 2.9) with
 ``Dim.DYNAMIC`` on the three axes. The graph maps a normalised float32 image [N, 3, H, W]
 to float32 logits [N, C, H, W]; the preprocessing a caller must apply (``normalization``,
 ``input_scale``) and the class names and palette are stored in the model's metadata_props.
+
+OpenVINO: the ONNX graph converted by ``openvino.convert_model`` and saved with float32 weights
+(``compress_to_fp16=False``), the same metadata in the IR's rt_info under ``segnet``. ``int8``
+quantizes it with NNCF post-training quantization, calibrated on frames of the TRAIN split of
+the model's dataset (never test: the test mIoU must stay an honest measure of the INT8 model).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import torch
 from segnet.core.checkpoint import model_from_checkpoint
 from segnet.errors import SegnetError
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "openvino")
+CALIBRATION_FRAMES = 30  # NNCF's statistics settle well before its default 300 (docs/results/inference.md)
 
 
 class _Logits(torch.nn.Module):
@@ -58,16 +64,8 @@ def export_onnx(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "che
             )
         proto = program.model_proto
         _rename_dims(proto)
-        metadata = {
-            "model_name": ckpt["model_name"],
-            "num_classes": int(ckpt.get("num_classes", 11)),
-            "class_names": list(ckpt.get("class_names") or []),
-            "palette": [list(map(int, c)) for c in ckpt.get("palette") or []],
-            "input_scale": float(ckpt.get("input_scale", 1.0) or 1.0),
-            "normalization": ckpt.get("normalization") or {"mean": [0.0] * 3, "std": [1.0] * 3},
-            "input": "RGB scaled to [0, 1], then (x - mean) / std, resized by input_scale",
-        }
-        onnx.helper.set_model_props(proto, {k: json.dumps(v) if not isinstance(v, str) else v for k, v in metadata.items()})
+        metadata = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in export_metadata(ckpt, model.model).items()}
+        onnx.helper.set_model_props(proto, metadata)
         onnx.checker.check_model(proto)
         onnx.save_model(proto, tmp)
         os.replace(tmp, out)
@@ -78,6 +76,27 @@ def export_onnx(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "che
     finally:
         Path(tmp).unlink(missing_ok=True)
     return out
+
+
+def export_metadata(ckpt: dict[str, Any], model: torch.nn.Module, precision: str = "float32") -> dict[str, Any]:
+    """What a runtime needs besides the graph (segnet.inference.backends.METADATA_KEYS)."""
+    from segnet.inference.tiling import size_rule
+
+    multiple, min_size = size_rule(model)
+    meta = {k: v for k, v in (ckpt.get("meta") or {}).items() if k in ("command", "test_miou", "architecture")}
+    return {
+        "model_name": ckpt["model_name"],
+        "num_classes": int(ckpt.get("num_classes", 11)),
+        "class_names": list(ckpt.get("class_names") or []),
+        "palette": [list(map(int, c)) for c in ckpt.get("palette") or []],
+        "input_scale": float(ckpt.get("input_scale", 1.0) or 1.0),
+        "normalization": ckpt.get("normalization") or {"mean": [0.0] * 3, "std": [1.0] * 3},
+        "input": "RGB scaled to [0, 1], then (x - mean) / std, resized by input_scale",
+        "size_multiple": multiple,
+        "min_size": min_size,
+        "precision": precision,
+        "meta": meta,
+    }
 
 
 def _rename_dims(proto) -> None:
@@ -92,3 +111,62 @@ def _rename_dims(proto) -> None:
         for dim in value.type.tensor_type.shape.dim:
             if dim.dim_param in renames:
                 dim.dim_param = renames[dim.dim_param]
+
+
+def export_openvino(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "checkpoint", int8: bool = False,
+                    calibration_frames: int = CALIBRATION_FRAMES, data_root: str | os.PathLike | None = None) -> Path:
+    """Write ``out`` (.xml) and its .bin, both or neither: built in a temporary folder beside them,
+    the .bin renamed into place before the .xml that names it."""
+    import openvino as ov
+
+    out = Path(out)
+    if out.suffix.lower() != ".xml":
+        raise SegnetError(f"--out {out}: an OpenVINO IR is an .xml file (its weights go beside it in .bin)")
+    if int8 and calibration_frames < 1:
+        raise SegnetError(f"--calibration-frames must be >= 1, got {calibration_frames}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.stem}.", dir=out.parent) as tmp:
+        onnx_path = export_onnx(ckpt, Path(tmp) / "model.onnx", source)
+        model = ov.convert_model(str(onnx_path))
+        if int8:
+            model = _quantize(model, ckpt, source, calibration_frames, data_root)
+        metadata = export_metadata(ckpt, model_from_checkpoint(ckpt, source), "int8" if int8 else "float32")
+        for key, value in metadata.items():
+            model.set_rt_info(json.dumps(value), ["segnet", key])
+        staged = Path(tmp) / "model.xml"
+        ov.save_model(model, str(staged), compress_to_fp16=False)
+        os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
+        os.replace(staged, out)
+    return out
+
+
+def calibration_images(ckpt: dict[str, Any], count: int, data_root: str | os.PathLike | None = None) -> list:
+    """``count`` frames spread over the TRAIN split of the model's dataset, as network inputs."""
+    from segnet.data.camvid import find_pairs, read_image
+    from segnet.inference.predictor import scale_input
+    from segnet.inference.tiling import pad_to, size_rule
+    from segnet.paths import default_data_root
+
+    root = data_root or ((ckpt.get("config") or {}).get("data") or {}).get("root") or default_data_root()
+    pairs = find_pairs(root, "train")
+    picks = sorted({round(i * (len(pairs) - 1) / max(count - 1, 1)) for i in range(min(count, len(pairs)))})
+    norm = ckpt.get("normalization") or {"mean": [0.0] * 3, "std": [1.0] * 3}
+    mean, std = (torch.tensor(norm[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
+    multiple, min_size = size_rule(model_from_checkpoint(ckpt))
+    frames = []
+    for i in picks:
+        x = torch.from_numpy(read_image(pairs[i][0])).permute(2, 0, 1)[None].float().div(255.0)
+        x = pad_to(scale_input((x - mean) / std, float(ckpt.get("input_scale", 1.0) or 1.0)), multiple, min_size)
+        frames.append(x.numpy())
+    return frames
+
+
+def _quantize(model, ckpt: dict[str, Any], source: str, count: int, data_root):
+    """NNCF post-training INT8 quantization (its default preset: symmetric weights and activations)."""
+    import nncf
+
+    frames = calibration_images(ckpt, count, data_root)
+    try:
+        return nncf.quantize(model, nncf.Dataset(frames), subset_size=len(frames))
+    except Exception as exc:
+        raise SegnetError(f"INT8 quantization of {source} failed: {str(exc).strip().splitlines()[0][:300]}") from exc

@@ -1,49 +1,81 @@
-"""Predictor: a checkpoint's model on a device, turning RGB uint8 frames into class ids.
+"""Predictor: a model on a runtime, turning RGB uint8 frames of any size into class ids.
 
-Shared by predict, evaluate and demo; picks the fastest correct path for the machine.
+Shared by predict, evaluate, demo and the Python API. The model is a checkpoint (``.pt``) or an
+exported OpenVINO IR / ONNX file (segnet.inference.backends.load_exported gives it the same
+fields); the runtime is picked by ``backend``. Frames smaller than the network takes are padded
+and cropped back, frames over ``max_pixels`` (network pixels) are segmented in overlapping tiles
+(segnet.inference.tiling); either way the labels have the frame's own size.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from segnet.core.checkpoint import model_from_checkpoint
 from segnet.core.device import resolve_amp, resolve_device
-from segnet.core.forward import forward_logits
 from segnet.data.classes import NUM_CLASSES, PALETTE
 from segnet.errors import SegnetError
+from segnet.inference.backends import BACKENDS, OnnxRuntimeBackend, OpenVINOBackend, TorchBackend
 from segnet.inference.fast import prepare_for_inference
+from segnet.inference.tiling import pad_to, predict_tiled, size_rule
+
+# Whole-frame inference up to this many network pixels (after input_scale); larger frames go in
+# tiles of TILE network pixels per side overlapping by a third, as mmseg's slide mode. Peak memory
+# per network megapixel: docs/results/inference.md.
+MAX_PIXELS = 2_000_000
+TILE = 1024
 
 
 class Predictor:
-    """A checkpoint's model on a device, ready for RGB uint8 frames.
+    """A model on a runtime, ready for RGB uint8 frames.
 
-    amp="auto" and channels_last=None pick the fastest correct path: bf16 autocast and
-    channels_last on CUDA and on AMX CPUs (segnet.core.device), float32 otherwise; and for
-    FC-DenseNets the buffered forward of segnet.inference.fast (``fused=False``: the model as is).
+    backend: "auto" (the checkpoint's model on torch; an exported file on its runtime),
+    "torch", "openvino" or "onnxruntime". amp="auto" and channels_last=None pick the fastest
+    correct torch path: bf16 autocast and channels_last on CUDA and on AMX CPUs
+    (segnet.core.device), float32 otherwise; for FC-DenseNets the buffered forward of
+    segnet.inference.fast (``fused=False``: the model as is). tiles: None = when a frame exceeds
+    ``max_pixels``, True = always, False = never.
     """
 
     def __init__(self, ckpt: dict[str, Any], source: str = "checkpoint", device: str = "auto",
                  amp: str = "auto", tta: str | None = None, channels_last: bool | None = None,
-                 fused: bool = True):
-        self.device = resolve_device(device)
-        self.amp_dtype = resolve_amp(amp, self.device)
+                 fused: bool = True, backend: str = "auto", tiles: bool | None = None,
+                 max_pixels: int = MAX_PIXELS, tile: int = TILE):
         self.tta = None if tta in (None, "none") else tta
         if self.tta not in (None, "flip"):
             raise SegnetError(f"unknown --tta '{tta}' (use flip)")
+        if backend not in BACKENDS:
+            raise SegnetError(f"unknown --backend '{backend}' (use {', '.join(BACKENDS)})")
         self.num_classes = int(ckpt.get("num_classes", NUM_CLASSES))
         self.class_names = list(ckpt.get("class_names") or [])
         self.palette = _palette(ckpt, self.num_classes, source)
         self.input_scale = float(ckpt.get("input_scale", 1.0) or 1.0)
+        self.tiles, self.max_pixels, self.tile = tiles, max_pixels, tile
+        self.model = None  # the torch module, for the torch backend
+        exported = ckpt.get("exported")
+        if exported:
+            self.backend = _exported_backend(exported, ckpt.get("precision", "float32"), backend, device, amp, source)
+            self.multiple, self.min_size = int(ckpt.get("size_multiple", 32)), int(ckpt.get("min_size", 32))
+        else:
+            if backend not in ("auto", "torch"):
+                raise SegnetError(f"--backend {backend} runs an exported model: segnet export --format "
+                                  f"{'onnx' if backend == 'onnxruntime' else 'openvino'} first, then pass that file")
+            dev = resolve_device(device)
+            model = model_from_checkpoint(ckpt, source).eval().to(dev)
+            self.multiple, self.min_size = size_rule(model)
+            channels_last = True if channels_last is None else channels_last
+            self.model = prepare_for_inference(model, channels_last=channels_last, fused=fused)
+            self.backend = TorchBackend(self.model, dev, resolve_amp(amp, dev), channels_last)
+        self.device = self.backend.device
+        self.amp_dtype = getattr(self.backend, "amp_dtype", None)
         norm = ckpt.get("normalization") or {}
         self.mean = torch.tensor(norm.get("mean", (0.0, 0.0, 0.0)), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(norm.get("std", (1.0, 1.0, 1.0)), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        model = model_from_checkpoint(ckpt, source).eval().to(self.device)
-        self.channels_last = True if channels_last is None else channels_last
-        self.model = prepare_for_inference(model, channels_last=self.channels_last, fused=fused)
 
     def to_tensor(self, images: list[np.ndarray]) -> torch.Tensor:
         """HxWx3 uint8 RGB frames (same size) -> normalised float [N, 3, H, W] on the device."""
@@ -52,15 +84,73 @@ class Predictor:
 
     @torch.no_grad()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        return forward_logits(self.model, batch, self.input_scale, self.tta, self.amp_dtype, self.channels_last)
+        """float32 logits [N, C, H, W] of a normalised batch, at the batch's size (any size >= 1x1).
+
+        The network sees the batch resized by input_scale (antialiased, as in training) and padded
+        to a size it takes; its logits are cropped and resized back bilinearly.
+        """
+        size = batch.shape[-2:]
+        x = scale_input(batch, self.input_scale)
+        h, w = x.shape[-2:]
+        x = pad_to(x, self.multiple, self.min_size)
+        out = self.backend(x)
+        if self.tta == "flip":
+            out = 0.5 * (out + self.backend(x.flip(-1)).flip(-1))
+        out = out[..., :h, :w].to(batch.device)
+        if out.shape[-2:] != size:
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        return out
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
-        """[N, H, W] uint8 class ids for same-size RGB frames."""
+        """[N, H, W] uint8 class ids for same-size RGB frames; large frames in tiles."""
+        h, w = images[0].shape[:2]
+        if self._tiled(h, w):
+            side = max(1, round(self.tile / self.input_scale))  # the tile in frame pixels
+            stride = max(1, side * 2 // 3)
+            return np.stack([predict_tiled(image, lambda crop: self.logits(self.to_tensor([crop]))[0],
+                                           (side, side), (stride, stride)) for image in images])
         return self.logits(self.to_tensor(images)).argmax(1).to(torch.uint8).cpu().numpy()
+
+    def _tiled(self, h: int, w: int) -> bool:
+        if self.tiles is not None:
+            return self.tiles
+        return h * w * self.input_scale ** 2 > self.max_pixels
 
     @property
     def precision(self) -> str:
-        return {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[self.amp_dtype]
+        return self.backend.precision
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+
+def scale_input(batch: torch.Tensor, input_scale: float) -> torch.Tensor:
+    """The batch resized by input_scale (antialiased, as in training), at least 1x1."""
+    if input_scale == 1.0:
+        return batch
+    size = [max(1, math.floor(side * input_scale)) for side in batch.shape[-2:]]
+    return F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _exported_backend(exported: dict[str, str], precision: str, backend: str, device: str, amp: str, source: str):
+    """The runtime for an exported file: OpenVINO for an IR and, by default, for ONNX too
+    (faster than ONNX Runtime on this project's CPUs, docs/results/inference.md)."""
+    from segnet.inference.backends import openvino_available
+
+    fmt, path = exported["format"], exported["path"]
+    if device not in ("auto", "cpu"):
+        raise SegnetError(f"{source}: an exported model runs on the CPU (got --device {device})")
+    if backend == "torch":
+        raise SegnetError(f"{source}: --backend torch needs a .pt checkpoint, not an exported model")
+    if backend == "onnxruntime" or (backend == "auto" and fmt == "onnx" and not openvino_available()):
+        if fmt != "onnx":
+            raise SegnetError(f"{source}: ONNX Runtime runs .onnx files; this is an OpenVINO IR")
+        return OnnxRuntimeBackend(path)
+    if not openvino_available():
+        raise SegnetError("OpenVINO is not installed: pip install openvino")
+    hint = "f32" if amp == "off" else "bf16" if amp == "bf16" else None
+    return OpenVINOBackend(path, precision, hint)
 
 
 def _palette(ckpt: dict[str, Any], num_classes: int, source: str) -> np.ndarray:

@@ -1,0 +1,178 @@
+"""Runtimes that turn a network input [N, 3, H, W] (normalised, scaled, padded) into float32 logits.
+
+- ``torch``: the checkpoint's model (CUDA, or the CPU with segnet.inference.fast's buffered forward);
+- ``openvino``: an OpenVINO IR (``segnet export --format openvino [--int8]``) or an ONNX file;
+- ``onnxruntime``: an ONNX file (``segnet export --format onnx``).
+
+Exported files carry the checkpoint's metadata (classes, palette, normalisation, input_scale, size
+rule); ``load_exported`` reads it back into the same dict fields a checkpoint has, so a Predictor,
+``segnet evaluate`` and ``segnet predict`` treat a ``.pt``, an ``.xml`` and an ``.onnx`` alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from segnet.core.device import autocast
+from segnet.core.forward import final_logits
+from segnet.errors import SegnetError
+
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+EXPORTED_SUFFIXES = {".xml": "openvino", ".onnx": "onnx"}
+_PLAIN_STRINGS = ("model_name", "precision")  # ONNX metadata_props keep these unquoted
+# Checkpoint fields an export stores as JSON and load_exported reads back.
+METADATA_KEYS = ("model_name", "num_classes", "class_names", "palette", "input_scale", "normalization",
+                 "size_multiple", "min_size", "precision", "meta")
+
+
+def is_exported(path: str | os.PathLike | None) -> bool:
+    return path is not None and Path(path).suffix.lower() in EXPORTED_SUFFIXES
+
+
+def load_exported(path: str | os.PathLike) -> dict[str, Any]:
+    """Checkpoint-like dict (no weights) of an exported model; ``exported`` names its file and format."""
+    path = Path(path)
+    fmt = EXPORTED_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise SegnetError(f"{path}: not an exported model (.xml OpenVINO IR or .onnx)")
+    if not path.is_file():
+        raise SegnetError(f"exported model not found: {path}")
+    if fmt == "openvino":
+        model = _read_openvino(path)
+        fields = {k: _json(model.get_rt_info(["segnet", k]).astype(str), path)
+                  for k in METADATA_KEYS if model.has_rt_info(["segnet", k])}
+    else:
+        fields = _onnx_metadata(path)
+    if "model_name" not in fields:
+        raise SegnetError(f"{path}: no segnet metadata (export it with segnet export)")
+    fields.setdefault("precision", "float32")
+    fields["exported"] = {"format": fmt, "path": str(path)}
+    return fields
+
+
+def _read_openvino(path: Path):
+    import openvino as ov
+
+    weights = path.with_suffix(".bin")
+    if not weights.is_file():
+        raise SegnetError(f"{path}: its weights file {weights.name} is missing")
+    try:
+        return ov.Core().read_model(str(path), str(weights))
+    except Exception as exc:  # OpenVINO raises RuntimeError with a C++ stack in the message
+        raise SegnetError(f"{path}: not a readable OpenVINO IR ({_first_line(exc)})") from exc
+
+
+def _onnx_metadata(path: Path) -> dict[str, Any]:
+    import onnx
+
+    try:
+        proto = onnx.load_model(str(path), load_external_data=False)
+    except Exception as exc:
+        raise SegnetError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from exc
+    props = {p.key: p.value for p in proto.metadata_props if p.key in METADATA_KEYS}
+    return {k: v if k in _PLAIN_STRINGS else _json(v, path) for k, v in props.items()}
+
+
+def _json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SegnetError(f"{path}: damaged segnet metadata ({exc})") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
+class TorchBackend:
+    """The checkpoint's model, prepared by segnet.inference.fast (channels_last, buffered FC-DenseNet)."""
+
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, amp_dtype: torch.dtype | None,
+                 channels_last: bool):
+        self.model, self.device, self.amp_dtype, self.channels_last = model, device, amp_dtype, channels_last
+        self.precision = {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[amp_dtype]
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(x.device, self.amp_dtype):
+            return final_logits(self.model(x)).float()
+
+
+class OpenVINOBackend:
+    """An OpenVINO IR or ONNX file compiled for the CPU, once per input shape (a video's frames
+    share one). ``precision_hint``: "f32" forces float32; None lets OpenVINO choose (bf16 on AMX
+    CPUs, like segnet's own ``--amp auto``). Compiled blobs go to ``cache_dir``: the next run
+    with the same file and shape skips compilation."""
+
+    name = "openvino"
+    device = torch.device("cpu")
+
+    def __init__(self, path: str | os.PathLike, precision: str, precision_hint: str | None = None,
+                 cache_dir: str | os.PathLike | None = None):
+        import openvino as ov
+
+        self.core = ov.Core()
+        self.path = Path(path)
+        self.model = self.core.read_model(str(self.path)) if self.path.suffix == ".onnx" else _read_openvino(self.path)
+        self.config = {"PERFORMANCE_HINT": "LATENCY"}
+        if precision_hint:
+            self.config["INFERENCE_PRECISION_HINT"] = precision_hint
+        # A float32 IR runs at the CPU plugin's inference precision (bf16 on AMX CPUs unless "f32")
+        compute = precision_hint or self.core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+        self.precision = precision if precision == "int8" else {"f32": "float32", "bf16": "bfloat16"}.get(compute, compute)
+        if cache_dir is not None:
+            self.config["CACHE_DIR"] = str(cache_dir)
+        self._shape, self._compiled = None, None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = tuple(x.shape)
+        if shape != self._shape:
+            model = self.model.clone()
+            model.reshape({model.inputs[0].any_name: list(shape)})
+            try:
+                self._compiled = self.core.compile_model(model, "CPU", self.config)
+            except Exception as exc:
+                raise SegnetError(f"{self.path}: OpenVINO cannot compile it for {list(shape)} ({_first_line(exc)})") from exc
+            self._shape = shape
+        out = self._compiled(x.detach().cpu().numpy())[0]
+        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+
+
+class OnnxRuntimeBackend:
+    """An ONNX file on ONNX Runtime's CPU provider."""
+
+    name = "onnxruntime"
+    device = torch.device("cpu")
+    precision = "float32"
+
+    def __init__(self, path: str | os.PathLike):
+        import onnxruntime as ort
+
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise SegnetError(f"{path}: ONNX Runtime cannot load it ({_first_line(exc)})") from exc
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input: x.detach().cpu().numpy()})[0]
+        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True

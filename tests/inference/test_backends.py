@@ -1,0 +1,133 @@
+"""Runtimes behind Predictor: an exported OpenVINO IR (float32, INT8) and ONNX file give the labels
+PyTorch gives, through the Python API and the segnet command; broken exports are one error line."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segnet.cli import main
+from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.data.camvid import read_image
+from segnet.inference.backends import load_exported
+from segnet.inference.bundled import resolve_checkpoint
+from segnet.inference.predictor import Predictor
+from segnet.models import create_model
+
+TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
+NORM = {"mean": [0.4, 0.4, 0.4], "std": [0.3, 0.3, 0.3]}
+
+
+def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics, as a trained model has."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, camvid_root) -> Path:
+    """tiny.pt (input_scale 0.5) and its exports: m.onnx, fp32.xml, int8.xml (2 calibration frames)."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("backends")
+    model = _trained_like(create_model("fc_densenet", 11, **TINY))
+    fields = model_fields(model, "fc_densenet", TINY, normalization=NORM)
+    fields["input_scale"] = 0.5
+    save_checkpoint(folder / "tiny.pt", fields)
+    pt = str(folder / "tiny.pt")
+    assert main(["export", "--checkpoint", pt, "--format", "onnx", "--out", str(folder / "m.onnx")]) == 0
+    assert main(["export", "--checkpoint", pt, "--format", "openvino", "--out", str(folder / "fp32.xml")]) == 0
+    assert main(["export", "--checkpoint", pt, "--format", "openvino", "--int8", "--calibration-frames", "2",
+                 "--data-root", str(camvid_root), "--out", str(folder / "int8.xml")]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def frame(camvid_root) -> np.ndarray:
+    return read_image(sorted((camvid_root / "test").glob("*.png"))[0])[:201, :333].copy()  # odd sizes
+
+
+def _labels(path: Path, image: np.ndarray, backend: str = "auto") -> tuple[np.ndarray, torch.Tensor]:
+    ckpt, source = resolve_checkpoint(path)
+    predictor = Predictor(ckpt, source, device="cpu", amp="off", backend=backend)
+    return predictor.predict([image])[0], predictor.logits(predictor.to_tensor([image]))
+
+
+@pytest.mark.parametrize("name,backend", [("fp32.xml", "openvino"), ("m.onnx", "openvino"), ("m.onnx", "onnxruntime")])
+def test_float32_runtimes_match_torch(models, frame, name, backend):
+    expected, expected_logits = _labels(models / "tiny.pt", frame, "torch")
+    labels, logits = _labels(models / name, frame, backend)
+    assert labels.shape == frame.shape[:2]
+    assert (logits - expected_logits).abs().max() < 1e-3
+    assert (labels == expected).mean() > 0.999
+
+
+def test_int8_agrees_with_float32_on_most_pixels(models, frame):
+    expected, _ = _labels(models / "tiny.pt", frame, "torch")
+    labels, _ = _labels(models / "int8.xml", frame)
+    # random weights have small logit margins, so INT8 rounding flips more pixels than on a trained model
+    assert (labels == expected).mean() > 0.8
+    ckpt, source = resolve_checkpoint(models / "int8.xml")
+    assert ckpt["precision"] == "int8" and Predictor(ckpt, source).precision == "int8"
+
+
+def test_exports_carry_the_checkpoint_metadata(models):
+    ckpt = load_checkpoint(models / "tiny.pt")
+    for name in ("m.onnx", "fp32.xml", "int8.xml"):
+        meta = load_exported(models / name)
+        for key in ("model_name", "class_names", "palette", "normalization", "input_scale"):
+            assert meta[key] == ckpt[key], (name, key)
+        assert meta["min_size"] == 4 and meta["size_multiple"] == 1  # two poolings
+
+
+def test_predict_command_runs_an_ir_with_the_torch_labels(models, frame, tmp_path):
+    cv2.imwrite(str(tmp_path / "f.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    assert main(["predict", "--checkpoint", str(models / "fp32.xml"), str(tmp_path / "f.png"), "--out",
+                 str(tmp_path / "ov"), "--amp", "off"]) == 0
+    got = cv2.imread(str(tmp_path / "ov" / "f_labels.png"), cv2.IMREAD_UNCHANGED)
+    expected, _ = _labels(models / "tiny.pt", frame, "torch")
+    assert (got == expected).mean() > 0.999
+
+
+def test_tiny_frames_through_openvino(models):
+    ckpt, source = resolve_checkpoint(models / "fp32.xml")
+    predictor = Predictor(ckpt, source)
+    for h, w in [(1, 1), (2, 3), (37, 53)]:
+        assert predictor.predict([np.full((h, w, 3), 90, np.uint8)]).shape == (1, h, w)
+
+
+def _error(capsys, *argv) -> str:
+    assert main(list(map(str, argv))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("segnet: error:") and "Traceback" not in err
+    return err
+
+
+def test_broken_exports_and_wrong_backends_are_one_line(models, frame, tmp_path, capsys):
+    image = tmp_path / "f.png"
+    cv2.imwrite(str(image), frame[:, :, ::-1])
+    out = tmp_path / "out"
+    corrupt = tmp_path / "corrupt.xml"
+    corrupt.write_text("<net><layers>not an IR")
+    corrupt.with_suffix(".bin").write_bytes(b"\0" * 16)
+    assert "not a readable OpenVINO IR" in _error(capsys, "predict", "--checkpoint", corrupt, image, "--out", out)
+    lonely = tmp_path / "lonely.xml"
+    lonely.write_bytes((models / "fp32.xml").read_bytes())
+    assert "lonely.bin is missing" in _error(capsys, "predict", "--checkpoint", lonely, image, "--out", out)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a protobuf at all")
+    assert "not a readable ONNX model" in _error(capsys, "evaluate", "--checkpoint", junk)
+    assert "ONNX Runtime runs .onnx" in _error(capsys, "predict", "--checkpoint", models / "fp32.xml",
+                                               "--backend", "onnxruntime", image, "--out", out)
+    assert "segnet export" in _error(capsys, "predict", "--checkpoint", models / "tiny.pt",
+                                     "--backend", "openvino", image, "--out", out)
+    assert "needs --format openvino" in _error(capsys, "export", "--checkpoint", models / "tiny.pt", "--int8",
+                                               "--out", tmp_path / "x.onnx")
+    assert "an .xml file" in _error(capsys, "export", "--checkpoint", models / "tiny.pt", "--format", "openvino",
+                                    "--out", tmp_path / "x.onnx")
+    assert not out.exists() and not (tmp_path / "x.onnx").exists()
