@@ -180,3 +180,19 @@ def test_train_returns_the_run_and_its_best_model(crops, tmp_path):
     assert trained.predict(np.zeros((32, 32, 3), np.uint8)).shape == (32, 32)
     with pytest.raises(segnet.SegnetError, match="needs a config"):
         segnet.train({"train": {"epochs": 1}})
+
+
+def test_model_card_reads_and_writes_the_checkpoint_entries(tiny_ckpt):
+    from segnet.core.checkpoint import load_checkpoint
+    from segnet.core.model_card import ModelCard
+
+    ckpt = load_checkpoint(tiny_ckpt)
+    card = ModelCard.from_checkpoint(ckpt, "tiny")
+    assert (card.model_name, card.model_options, card.classes, card.input_scale) == ("fc_densenet", TINY, CAMVID, 1.0)
+    assert ModelCard.from_checkpoint(card.to_checkpoint()) == card
+    old = {k: v for k, v in ckpt.items() if k not in ("class_names", "palette", "normalization", "input_scale")}
+    assert ModelCard.from_checkpoint(old).classes == CAMVID  # early checkpoints: CamVid, identity normalisation
+    with pytest.raises(segnet.SegnetError, match="tiny: malformed 'normalization'"):
+        ModelCard.from_checkpoint({**ckpt, "normalization": {"mean": [0.5]}}, "tiny")
+    with pytest.raises(segnet.SegnetError, match="tiny: 11 classes but 2 class names"):
+        ModelCard.from_checkpoint({**ckpt, "class_names": ["a", "b"]}, "tiny")
