@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from segnet.data.classes import NUM_CLASSES, PALETTE, VOID_ID
+from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, PALETTE, VOID_ID, VOID_NAME
 from segnet.errors import SegnetError
 
 SPLITS = ("train", "val", "test")
@@ -109,25 +109,62 @@ def _palette_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
     return order[index].astype(np.uint8)
 
 
-def _palette_indices(path: Path) -> np.ndarray | None:
-    """The stored indices of a palette-mode image, None for any other file (OpenCV reads those).
-
-    OpenCV has no flag to keep palette indices: it expands them to colours, which the CamVid
-    palette then mis-maps (ids {0, 1} became {11, 1}).
-    """
+def _open_if_palette(path: str | Path) -> Image.Image | None:
+    """The file opened by Pillow when it is palette-mode ("P"), else None (OpenCV reads those)."""
     try:
         with warnings.catch_warnings():  # a huge file's DecompressionBombWarning would be a stray stderr line
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None  # not a file Pillow identifies: OpenCV reads it or names the problem
+    if image.mode != "P":
+        image.close()
+        return None
+    return image
+
+
+def _palette_indices(path: Path) -> np.ndarray | None:
+    """The stored indices of a palette-mode image, None for any other file.
+
+    OpenCV has no flag to keep palette indices: it expands them to colours, which the CamVid
+    palette then mis-maps (ids {0, 1} became {11, 1}).
+    """
+    image = _open_if_palette(path)
+    if image is None:
+        return None
     with image:
-        if image.mode != "P":
-            return None
         try:
             return np.array(image, dtype=np.uint8)
         except (OSError, SyntaxError, ValueError) as exc:  # how Pillow reports a damaged file
             raise SegnetError(f"cannot decode {path}: corrupt or truncated palette image ({exc})") from None
+
+
+def palette_colour_conflict(path: str | Path) -> str | None:
+    """For a palette-mode label whose palette colours are all CamVid colours of *other* ids than
+    its indices (a colour label converted with an adaptive palette), what read_label's index
+    reading means for it; None for every other file. ``segnet data check`` warns with it."""
+    image = _open_if_palette(path)
+    if image is None:
+        return None
+    with image:
+        try:
+            ids = np.unique(np.asarray(image))
+        except (OSError, SyntaxError, ValueError):
+            return None  # a damaged file is read_label's to report
+        palette = np.array(image.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+    if ids.size == 0 or ids.max() >= len(palette):
+        return None
+    matches = (palette[ids][:, None, :] == PALETTE[None]).all(-1)  # [used index, CamVid id]
+    if not matches.any(1).all():
+        return None  # colours CamVid does not use: the palette only colours the ids for display
+    differ = np.flatnonzero(matches.argmax(1) != ids)
+    if differ.size == 0:
+        return None
+    i = differ[0]
+    colour, name = tuple(int(v) for v in palette[ids[i]]), (CLASS_NAMES + [VOID_NAME])[matches[i].argmax()]
+    return (f"{path}: palette-mode label read as its indices, but its palette gives them CamVid colours of "
+            f"other classes (index {ids[i]} is coloured {colour}, CamVid's {name}); if the colours are the "
+            "labels, save it as an RGB PNG")
 
 
 def read_label(path: str | Path) -> np.ndarray:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from segnet.data.camvid import COMPOSITE_SPLITS, SEGNET_SPLIT_SIZES, SPLITS, read_pair, scan_split
+from segnet.data.camvid import (COMPOSITE_SPLITS, SEGNET_SPLIT_SIZES, SPLITS, palette_colour_conflict, read_pair,
+                                scan_split)
 from segnet.data.class_weights import FrequencyCounter, weights_from_frequencies
 from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID, VOID_NAME
 from segnet.errors import SegnetError
@@ -33,6 +34,7 @@ def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
     """Pair every split, decode and check every file, and compute train class statistics."""
     report = CheckReport(root=Path(root))
     counter = FrequencyCounter(NUM_CLASSES)
+    conflicts: list[str] = []
     for split in SPLITS:
         pairs, errors = scan_split(root, split)
         report.errors += [e for e in errors if e not in report.errors]
@@ -46,8 +48,13 @@ def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
             except SegnetError as exc:
                 report.errors.append(str(exc))
                 continue
+            if conflict := palette_colour_conflict(label_path):
+                conflicts.append(conflict)
             if split == "train":
                 counter.add(label)
+    if conflicts:  # one warning, not one per frame
+        more = f" ({len(conflicts) - 1} more label maps like it)" if len(conflicts) > 1 else ""
+        report.warnings.append(conflicts[0] + more)
     for name, parts in COMPOSITE_SPLITS.items():
         report.pairs[name] = sum(report.pairs[p] for p in parts)
     if counter.count:

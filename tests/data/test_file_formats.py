@@ -12,6 +12,7 @@ from segnet.cli import main
 from segnet.core.checkpoint import model_fields, save_checkpoint
 from segnet.data import CamVid, make_loader, read_image, read_label, read_pair, train_transform
 from segnet.data.check import check_camvid
+from segnet.data.classes import PALETTE
 from segnet.data.class_weights import median_frequency_weights
 from segnet.errors import SegnetError
 from segnet.inference.evaluate import evaluate
@@ -51,6 +52,27 @@ def test_palette_index_outside_the_classes_is_flagged(tmp_path):
     report = check_camvid(root)
     assert not report.ok and len(report.errors) == 1
     assert "train_001.png" in report.errors[0] and "label value 255" in report.errors[0]
+
+
+def test_data_check_warns_when_palette_colours_say_other_classes(tmp_path):
+    root = build_camvid(tmp_path / "CamVid", sizes={"train": 3, "val": 1, "test": 1})
+    ids = read_label(root / "trainannot" / "train_000.png")
+    for name, palette in [
+        ("train_000.png", PALETTE[::-1]),  # CamVid colours in another order (a colour label, adaptive palette)
+        ("train_001.png", PALETTE),  # CamVid's own palette: indices and colours agree
+    ]:
+        image = Image.fromarray(ids, mode="P")
+        image.putpalette(palette.astype(np.uint8).ravel().tolist())
+        image.save(root / "trainannot" / name)
+    # VOC palette with index 2, (0, 128, 0): not a CamVid colour, so the palette is only for display
+    save_palette_png(root / "valannot" / "val_000.png", np.arange(36 * 48).reshape(36, 48) % 3)
+    report = check_camvid(root)
+    assert report.ok
+    conflicts = [w for w in report.warnings if "palette" in w]
+    assert len(conflicts) == 1 and "more label maps" not in conflicts[0]
+    assert "train_000.png: palette-mode label read as its indices" in conflicts[0]
+    assert "index 0 is coloured (0, 0, 0), CamVid's Void" in conflicts[0]
+    assert np.array_equal(read_label(root / "trainannot" / "train_000.png"), ids)  # still read as written
 
 
 def test_damaged_palette_png_is_an_error(tmp_path):
