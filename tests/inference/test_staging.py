@@ -9,12 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from segnet.cli import main
-from segnet.core.checkpoint import model_fields, save_checkpoint
 from segnet.inference.staging import Staging, _host_tag, remove_stale_staging, write_png
-from segnet.models import create_model
 
 
 def _staging_folders(parent: Path) -> list[str]:
@@ -89,15 +86,10 @@ def test_outputs_get_the_umask_permissions(tmp_path, umask, mask):
     assert _mode(out) == _mode(tmp_path / "new") == 0o777 & ~mask
 
 
-@pytest.mark.xfail(strict=True, reason="predict's .segnet-outputs manifest is written through tempfile.mkstemp "
-                   "(0600); segnet.core.atomic.atomic_write gives it the umask's mode")
-def test_predict_outputs_get_the_umask_permissions(tmp_path, umask):
+def test_predict_outputs_get_the_umask_permissions(tmp_path, umask, tiny_model_ckpt):
     umask(0o022)
-    torch.manual_seed(0)
-    tiny = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
-    save_checkpoint(tmp_path / "tiny.pt", model_fields(create_model("fc_densenet", 11, **tiny), "fc_densenet", tiny))
     write_png(tmp_path / "frame.png", np.full((64, 80, 3), 90, np.uint8))
-    assert main(["predict", str(tmp_path / "frame.png"), "--checkpoint", str(tmp_path / "tiny.pt"),
+    assert main(["predict", str(tmp_path / "frame.png"), "--checkpoint", str(tiny_model_ckpt),
                  "--device", "cpu", "--out", str(tmp_path / "out")]) == 0
     files = [p for p in (tmp_path / "out").rglob("*")]
     assert files and {p.name: oct(_mode(p)) for p in files} == {
