@@ -28,7 +28,8 @@ def test_defaults_are_the_paper_recipe():
     assert (cfg.train.lr, cfg.train.lr_decay, cfg.train.crop_size, cfg.train.batch_size) == (1e-3, 0.995, 224, 3)
     assert (cfg.train.epochs, cfg.train.patience) == (750, 100)
     assert cfg.finetune.enabled and (cfg.finetune.lr, cfg.finetune.patience, cfg.finetune.crop_size) == (1e-4, 50, None)
-    assert cfg.loss.class_weights == "median_frequency" and cfg.data.hflip
+    assert cfg.loss.class_weights == "none" and cfg.data.hflip  # the official code: unweighted
+    assert (cfg.val_bn, cfg.data.val_batch_size) == ("batch", 3)  # its validation: batch statistics
 
 
 def test_quick_cpu_inherits_and_overrides():

@@ -61,3 +61,21 @@ def test_training_loss_with_sieve_and_average_targets_backpropagates():
 def test_bad_loss_options_are_config_errors(override, key):
     with pytest.raises(SegnetError, match=key):
         load_config("configs/fc_log_densenet103.yaml", [override])
+
+
+@pytest.mark.parametrize("name", ["fc_densenet56", "fc_densenet67", "fc_densenet103"])
+def test_fc_densenet_recipes_train_unweighted_as_the_official_code(name):
+    cfg = load_config(f"configs/{name}.yaml")
+    assert cfg.loss.class_weights == "none" and cfg.val_bn == "batch" and "init" not in cfg.model.options
+
+
+def test_fc_log_densenet_recipe_uses_its_codes_loss():
+    cfg = load_config("configs/fc_log_densenet103.yaml")
+    assert (cfg.loss.class_weights, cfg.loss.aux_weighting, cfg.loss.aux_targets) == (
+        "median_frequency_global", "sieve", "average")
+    assert (cfg.finetune.lr, cfg.finetune.batch_size, cfg.val_bn) == (5e-5, 1, "running")
+
+
+def test_quick_cpu_keeps_the_bundled_models_recipe():
+    cfg = load_config("configs/quick_cpu.yaml")
+    assert (cfg.loss.class_weights, cfg.model.options.init, cfg.val_bn) == ("median_frequency", "pytorch", "running")
