@@ -80,7 +80,9 @@ def print_summary(summary: dict, out: Path) -> None:
     for video in summary["videos"]:
         stop = f", stopped by {video['stopped']}" if video["stopped"] else ""
         frames = f" + {out}/{video['frames_dir']}/" if video["frames_dir"] else ""
-        print(f"{video['input']}: {video['frames']} frames at {video['frames_per_second']:.2f} frames/s{stop} "
+        passed = video["source_frames"] - video["frames"]
+        skipped = f" (live: {passed} frames passed while the model ran)" if passed else ""
+        print(f"{video['input']}: {video['frames']} frames at {video['frames_per_second']:.2f} frames/s{skipped}{stop} "
               f"-> {out}/{video['output']} ({video['codec']}, {video['fps']:g} fps){frames}")
     if any(not v["browser_playable"] for v in summary["videos"]):
         print("note: this OpenCV has no encoder browsers play (VP8/VP9/H.264): videos are "

@@ -121,16 +121,23 @@ def _staged(stage: Staging, name: str) -> Path:
     return path
 
 
-def _batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
-    """Consecutive frames of equal size, at most ``batch_size`` at a time."""
+def _batches(frames: Iterable[tuple[int, np.ndarray]], batch_size: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """(indices, frames): consecutive (index, frame) pairs of equal frame size, at most ``batch_size``
+    at a time. A full batch goes out before the next frame is read (a live source's next frame is
+    then the newest one)."""
+    indices: list[int] = []
     batch: list[np.ndarray] = []
-    for frame in frames:
-        if batch and (len(batch) == batch_size or frame.shape != batch[0].shape):
-            yield batch
-            batch = []
+    for index, frame in frames:
+        if batch and frame.shape != batch[0].shape:
+            yield indices, batch
+            indices, batch = [], []
+        indices.append(index)
         batch.append(frame)
+        if len(batch) == batch_size:
+            yield indices, batch
+            indices, batch = [], []
     if batch:
-        yield batch
+        yield indices, batch
 
 
 def predict_images(predictor: Predictor, items: list[Input], stage: Staging, options: OutputOptions,
@@ -138,7 +145,7 @@ def predict_images(predictor: Predictor, items: list[Input], stage: Staging, opt
     painter, legend = Painter(predictor, options.opacity), bool(options.legend)
     start, done = time.perf_counter(), 0
     with tqdm(total=len(items), unit="img", desc="images", disable=not progress, dynamic_ncols=True) as bar:
-        for batch in _batches((read_image(i.path) for i in items), options.batch_size):
+        for _, batch in _batches(enumerate(read_image(i.path) for i in items), options.batch_size):
             for image, ids in zip(batch, predictor.predict(batch)):
                 name = items[done].name
                 write_png(_staged(stage, f"{name}_labels.png"), ids)
@@ -163,7 +170,7 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
     every prediction. A live source stops on Ctrl-C keeping what was segmented (``stopped``)."""
     item = item if isinstance(item, Input) else Input(Path(item), "video", Path(item).stem)
     painter, legend = Painter(predictor, options.opacity), options.legend is not False
-    frames, stopped = 0, None
+    frames, written, stopped = 0, 0, None
     with VideoReader(item.source) as reader:
         width, height = reader.size
         size = (2 * width if options.with_input else width, height)
@@ -173,18 +180,21 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
             total=total, unit="frame", desc=Path(item.name).name, disable=not progress, dynamic_ncols=True
         ) as bar:
             try:
-                for batch in _batches(islice(reader, options.max_frames), options.batch_size):
+                for indices, batch in _batches(islice(reader.frames(), options.max_frames), options.batch_size):
                     if batch[0].shape[:2] != (height, width):
                         raise SegnetError(f"{item.label}: frame size changes within the video")
                     ids = predictor.predict(batch)
                     if on_frames is not None:
                         on_frames(ids)
-                    for image, frame_ids in zip(batch, ids):
+                    for index, image, frame_ids in zip(indices, batch, ids):
                         out = painter.overlay(image, frame_ids, legend)
-                        writer.write(side_by_side(image, out) if options.with_input else out)
+                        # frames a real-time source sent meanwhile repeat this one: the video keeps time
+                        for _ in range(index + 1 - written):
+                            writer.write(side_by_side(image, out) if options.with_input else out)
+                        written = index + 1
                         if options.save_frames:
-                            write_png(_staged(stage, f"{item.name}_frames/{frames:06d}_labels.png"), frame_ids)
-                            write_png(_staged(stage, f"{item.name}_frames/{frames:06d}_color.png"), painter.color(frame_ids))
+                            write_png(_staged(stage, f"{item.name}_frames/{index:06d}_labels.png"), frame_ids)
+                            write_png(_staged(stage, f"{item.name}_frames/{index:06d}_color.png"), painter.color(frame_ids))
                         frames += 1
                         if options.show and _show(out):
                             stopped = "window closed"
@@ -201,7 +211,7 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
         seconds = time.perf_counter() - start
     return {"input": item.label, "output": Path(writer.path).relative_to(stage.root).as_posix(), "codec": writer.codec,
             "browser_playable": writer.browser_playable, "frames": frames, "fps": reader.fps, "seconds": seconds,
-            "frames_per_second": frames / max(seconds, 1e-9), "stopped": stopped,
+            "frames_per_second": frames / max(seconds, 1e-9), "stopped": stopped, "source_frames": written,
             "frames_dir": f"{item.name}_frames" if options.save_frames else None}
 
 

@@ -16,6 +16,7 @@ import contextlib
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,14 +64,25 @@ def _open_capture(source: str | int | Path) -> cv2.VideoCapture:
     return cv2.VideoCapture(str(source))
 
 
+def is_realtime(source: str | int | Path) -> bool:
+    """Cameras and RTSP send frames at their own pace, whether or not they are read; files and
+    HTTP(S) URLs (usually a file served) wait for the reader."""
+    text = str(source)
+    return isinstance(source, int) or camera_index(text) is not None or text.lower().startswith(("rtsp://", "rtsps://"))
+
+
 class VideoReader:
     """RGB frames of a video file, camera or stream; ``fps``, ``size`` (width, height),
-    ``frame_count`` (an estimate; None for live sources)."""
+    ``frame_count`` (an estimate; None for live sources). ``live``: a camera or URL, which a
+    Ctrl-C ends normally; ``realtime``: see ``frames()``."""
 
-    def __init__(self, source: str | int | Path):
+    def __init__(self, source: str | int | Path, realtime: bool | None = None):
         self.source = source
         self.name = describe_source(source)
         self.live = isinstance(source, int) or (isinstance(source, str) and (is_stream(source) or camera_index(source) is not None))
+        self.realtime = is_realtime(source) if realtime is None else realtime
+        self._grabber: threading.Thread | None = None
+        self._stop = threading.Event()
         if not self.live and not Path(source).is_file():
             raise SegnetError(f"input not found: {source}")
         self.capture = _open_capture(source)
@@ -98,7 +110,52 @@ class VideoReader:
             if not ok:
                 frame = None
 
+    def frames(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(index in the source, RGB frame). A real-time source is read by a thread that keeps
+        only the newest frame, so a model slower than the source segments the present instead
+        of an ever older backlog (and RTSP does not overflow); skipped indices are the frames
+        that passed meanwhile. Other sources give every frame."""
+        if not self.realtime:
+            yield from enumerate(self)
+            return
+        first, self._first = self._first, None
+        newest: list = [0, first, False]  # index, BGR frame, source ended
+        ready = threading.Condition()
+
+        def grab() -> None:
+            index = 0
+            while not self._stop.is_set():
+                ok, frame = self.capture.read()
+                with ready:
+                    if ok:
+                        index += 1
+                        newest[:2] = index, frame
+                    else:
+                        newest[2] = True
+                    ready.notify()
+                if not ok:
+                    return
+
+        self._grabber = threading.Thread(target=grab, name="segnet-frame-grabber", daemon=True)
+        self._grabber.start()
+        yield 0, _to_rgb(first)
+        last = 0
+        while True:
+            with ready:
+                while newest[0] == last and not newest[2]:
+                    ready.wait(0.5)  # a timeout keeps Ctrl-C responsive
+                if newest[0] == last:
+                    return
+                last, frame = newest[0], newest[1]
+            yield last, _to_rgb(frame)
+
     def close(self) -> None:
+        self._stop.set()
+        if self._grabber is not None:
+            # a read returns within a frame period (cameras) or the stream timeout (RTSP)
+            self._grabber.join(timeout=STREAM_TIMEOUT_MS / 1000)
+            if self._grabber.is_alive():
+                return  # never release a capture that a thread is still reading
         self.capture.release()
 
     def __enter__(self) -> "VideoReader":

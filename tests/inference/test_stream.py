@@ -102,3 +102,37 @@ def test_a_missing_stream_path_is_one_line(served, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"segnet: error: cannot open {served}/absent.avi")
     assert not (tmp_path / "out").exists()
+
+
+class _WaitForGrabber:
+    """A predictor stand-in whose first call waits until the source has sent every frame (the
+    frame-grabber thread ended): a model far slower than its source, without timing."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor, self.calls = predictor, 0
+
+    def __getattr__(self, name):
+        return getattr(self.predictor, name)
+
+    def predict(self, frames: list[np.ndarray]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 1:
+            for thread in threading.enumerate():
+                if thread.name == "segnet-frame-grabber":
+                    thread.join(timeout=60)
+        return self.predictor.predict(frames)
+
+
+def test_a_realtime_source_segments_the_newest_frame(served, tiny_model_ckpt, tmp_path, video_helpers, monkeypatch):
+    import segnet.inference.video as video
+
+    monkeypatch.setattr(video, "is_realtime", lambda source: True)  # as a camera or RTSP source is
+    predictor = _WaitForGrabber(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"))
+    out = tmp_path / "out"
+    inputs = collect_inputs([f"{served}/clip.avi"], save_frames=True)
+    summary = run_predict(predictor, inputs, out, OutputOptions(save_frames=True), progress=False)
+    (result,) = summary["videos"]
+    # frame 0, then the newest when the model was ready again: the last; 1..7 passed meanwhile
+    assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == ["000000_labels.png", "000008_labels.png"]
+    assert result["frames"] == 2 and result["source_frames"] == 9
+    assert len(video_helpers.read(out / result["output"])) == 9  # the video keeps the source's time
