@@ -13,9 +13,12 @@ segmented until then is kept, the video finalised.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -164,6 +167,26 @@ def _show(frame: np.ndarray) -> bool:
     return key in (ord("q"), 27) or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _signals_stop(live: bool) -> Iterator[None]:
+    """While a live source runs, SIGINT (Ctrl-C) and SIGTERM (a service manager's stop) end it
+    like the end of the stream: installed here because a job started in the background gets
+    SIGINT ignored, and SIGTERM would otherwise kill the process with the video unfinished."""
+    if not live or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, options: OutputOptions,
                   on_frames: Callable[[np.ndarray], None] | None = None, progress: bool = True) -> dict[str, Any]:
     """Overlay video of a file, camera or stream into the stage; ``on_frames(ids [N,H,W])`` sees
@@ -171,7 +194,7 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
     item = item if isinstance(item, Input) else Input(Path(item), "video", Path(item).stem)
     painter, legend = Painter(predictor, options.opacity), options.legend is not False
     frames, written, stopped = 0, 0, None
-    with VideoReader(item.source) as reader:
+    with VideoReader(item.source) as reader, _signals_stop(reader.live):
         width, height = reader.size
         size = (2 * width if options.with_input else width, height)
         total = min(filter(None, (reader.frame_count, options.max_frames)), default=None)
@@ -201,10 +224,10 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
                     bar.update(len(batch))
                     if stopped:
                         break
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 if not reader.live:
                     raise
-                stopped = "Ctrl-C"
+                stopped = str(exc) or "Ctrl-C"
             finally:
                 if options.show:
                     cv2.destroyAllWindows()

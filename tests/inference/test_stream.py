@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,6 +22,8 @@ from segnet.cli import main
 from segnet.core.checkpoint import load_checkpoint
 from segnet.inference.predict import OutputOptions, collect_inputs, run_predict
 from segnet.inference.predictor import Predictor
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -136,3 +144,53 @@ def test_a_realtime_source_segments_the_newest_frame(served, tiny_model_ckpt, tm
     assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == ["000000_labels.png", "000008_labels.png"]
     assert result["frames"] == 2 and result["source_frames"] == 9
     assert len(video_helpers.read(out / result["output"])) == 9  # the video keeps the source's time
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_stream_keeping_a_finished_video(sig, tiny_model_ckpt, tmp_path, video_helpers):
+    """The real command on a stream that stalls half way (a live source waiting for its next
+    frame): the signal ends it, exit 0, and the video and frames segmented so far are in --out."""
+    clip = video_helpers.write(tmp_path / "long.avi", video_helpers.frames(120))
+    data, resume = clip.read_bytes(), threading.Event()
+
+    class Stalling(_Quiet):
+        def do_GET(self) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "video/x-msvideo")
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                resume.wait(timeout=120)
+                self.wfile.write(data[len(data) // 2:])
+            except OSError:  # the first request (the input check) hangs up early
+                pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("SEGNET_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "segnet", "predict", "--checkpoint", str(tiny_model_ckpt),
+                             f"http://127.0.0.1:{server.server_address[1]}/long.avi", "--out", str(out), "--device", "cpu",
+                             "--save-frames"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".out.staging-*/long_frames/000000_labels.png")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        time.sleep(0.5)
+        resume.set()  # the blocked read returns; the stop is acted on
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        resume.set()
+        if proc.poll() is None:
+            proc.kill()
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0 and "Traceback" not in stderr, (stdout, stderr)
+    assert f"stopped by {'Ctrl-C' if sig == signal.SIGINT else 'SIGTERM'}" in stdout
+    labels = sorted((out / "long_frames").glob("*_labels.png"))
+    assert 1 <= len(labels) < 120
+    assert len(video_helpers.read(next(out.glob("long_overlay.*")))) == len(labels)
