@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from segnet.core.atomic import atomic_write
 from segnet.data.camvid import read_label
 from segnet.data.classes import NUM_CLASSES
 from segnet.errors import SegnetError
@@ -122,10 +121,8 @@ def _read_cache(path: Path, num_classes: int) -> np.ndarray | None:
 def _write_cache(path: Path, freq: np.ndarray, weights: np.ndarray, count: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"version": _CACHE_VERSION, "files": count, "frequencies": freq.tolist(), "weights": weights.tolist()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:  # the umask's mode (a tempfile.mkstemp file stays 0600)
         json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
 
 
 def cache_path(

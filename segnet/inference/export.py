@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from segnet.core.atomic import atomic_write
 from segnet.core.checkpoint import model_from_checkpoint
 from segnet.errors import SegnetError
 
@@ -53,8 +54,6 @@ def export_onnx(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "che
     example = torch.rand(1, in_channels, *example_size)
     dynamic = torch.export.Dim.DYNAMIC
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     try:
         quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
         with quiet, torch.no_grad():
@@ -67,14 +66,12 @@ def export_onnx(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "che
         metadata = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in export_metadata(ckpt, model.model).items()}
         onnx.helper.set_model_props(proto, metadata)
         onnx.checker.check_model(proto)
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, out)
+        with atomic_write(out) as f:  # the umask's mode (a tempfile.mkstemp file stays 0600)
+            f.write(proto.SerializeToString())  # what onnx.save_model writes; it wants a named file
     except SegnetError:
         raise
     except Exception as exc:
         raise SegnetError(f"ONNX export of {ckpt['model_name']} failed: {str(exc).strip().splitlines()[0][:300]}") from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 

@@ -94,3 +94,17 @@ def test_predict_outputs_get_the_umask_permissions(tmp_path, umask, tiny_model_c
     files = [p for p in (tmp_path / "out").rglob("*")]
     assert files and {p.name: oct(_mode(p)) for p in files} == {
         p.name: oct(0o755 if p.is_dir() else 0o644) for p in files}
+
+
+def test_onnx_model_and_weights_cache_get_the_umask_permissions(tmp_path, umask, tiny_model_ckpt):
+    from segnet.core.checkpoint import load_checkpoint
+    from segnet.data.class_weights import median_frequency_weights
+    from segnet.inference.export import export_onnx
+
+    umask(0o022)
+    label = write_png(tmp_path / "label.png", np.arange(20, dtype=np.uint8).reshape(4, 5) % 12) or tmp_path / "label.png"
+    median_frequency_weights([label], cache_dir=tmp_path / "cache")
+    export_onnx(load_checkpoint(tiny_model_ckpt), tmp_path / "model.onnx", example_size=(64, 64))
+    written = [tmp_path / "model.onnx", *(tmp_path / "cache").iterdir()]
+    assert len(written) == 2 and {oct(_mode(p)) for p in written} == {"0o644"}
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
