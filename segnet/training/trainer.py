@@ -154,7 +154,8 @@ class Trainer:
                 why = "early stopping" if stop_early and epoch < scfg.epochs else "last epoch"
                 self._print(f"[{name}] stage done after {epoch} epochs ({why}); best val mIoU "
                             f"{self.best_score:.4f} ({self.best_epoch_label}) -> {self.run_dir / 'best.pt'}")
-                return "time budget" if out_of_time else "completed"
+                more_stages = self.stage_index < self._last_stage_index()
+                return "time budget" if out_of_time and more_stages else "completed"
             if out_of_time:
                 self._print(f"[{name}] time budget reached after epoch {epoch}; stopped cleanly, resumable "
                             f"state in {self.run_dir / 'last.pt'}")

@@ -18,6 +18,7 @@ import torch
 from segnet.cli import main as cli_main
 from segnet.config import load_config
 from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint
+from segnet.core.shards import shard_files
 from segnet.training.train import resume, train
 
 TINY = "{growth_rate: 4, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 8}"
@@ -133,6 +134,82 @@ def test_resume_mid_epoch_and_at_boundary_matches_uninterrupted(camvid_root, tmp
         got = load_checkpoint(budget / "last.pt")["model"]
         assert all(torch.equal(want[k], got[k]) for k in want)
         assert [r["epoch"] for r in read_rows(budget)] == ["1", "2", "3"]
+
+
+def test_chunks_with_sharded_checkpoints_resume_exactly(camvid_root, tmp_path):
+    """max_minutes chunks (each stops after one epoch) with sharded state end where one run ends."""
+    extra = ("deterministic=true", "train.epochs=3")
+    straight = tmp_path / "straight"
+    train(tiny_config(camvid_root, straight, *extra))
+    want = load_checkpoint(straight / "last.pt")["model"]
+
+    chunked = tmp_path / "chunked"
+    summary = train(tiny_config(camvid_root, chunked, *extra, "checkpoint.shard_mb=0.05", "max_minutes=0.0001"))
+    chunks = 1
+    while summary["stopped"] == "time budget":
+        state = load_checkpoint(chunked / "last.pt")
+        assert state["epoch"] == chunks and len(shard_files(chunked / "last.pt")) >= 3
+        summary = resume(chunked, ["max_minutes=0.0001"])
+        chunks += 1
+    assert chunks == 3 and summary["stopped"] == "completed"
+    got = load_checkpoint(chunked / "last.pt")
+    assert got["finished"] and got["step"] == 6
+    for key in want:
+        assert torch.equal(want[key], got["model"][key]), key
+    assert [r["epoch"] for r in read_rows(chunked)] == ["1", "2", "3"]
+    assert all(p.stat().st_size <= 0.05 * 2**20 for p in chunked.glob("*.shard"))
+
+
+def test_resume_with_more_epochs_trains_them(camvid_root, tmp_path):
+    run_dir = tmp_path / "run"
+    train(tiny_config(camvid_root, run_dir, "deterministic=true"))
+    assert resume(run_dir, ["train.epochs=2"])["stopped"] == "already finished"
+    assert resume(run_dir, ["train.epochs=3"])["stopped"] == "completed"
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    assert ckpt["finished"] and ckpt["epoch"] == 3 and ckpt["step"] == 6
+    assert [r["epoch"] for r in read_rows(run_dir)] == ["1", "2", "3"]
+
+
+def test_relative_paths_are_stored_absolute_and_device_flag(camvid_root, tmp_path, monkeypatch, capsys):
+    """A run started with relative data.root and run_dir resumes from another folder."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "camvid").symlink_to(camvid_root)
+    monkeypatch.chdir(tmp_path / "work")
+    argv = ["train", "--device", "cpu", "--config", str(Path(__file__).parents[2] / "configs" / "fc_densenet56.yaml"),
+            *tiny_overrides(Path("camvid"), Path("runs/relative"), "train.epochs=1")]
+    assert cli_main(argv) == 0, capsys.readouterr().err
+    run_dir = tmp_path / "work" / "runs" / "relative"
+    config = load_checkpoint(run_dir / "last.pt")["config"]
+    assert config["data"]["root"] == str(tmp_path / "work" / "camvid")
+    assert config["run_dir"] == str(run_dir) and config["device"] == "cpu"
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["train", "--resume", str(run_dir), "train.epochs=2"]) == 0, capsys.readouterr().err
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 2
+
+
+def test_val_bn_batch_scores_with_batch_statistics_and_leaves_the_model_untouched(camvid_root, tmp_path):
+    from segnet.core.forward import forward_logits, use_batch_statistics
+    from segnet.core.metrics import SegmentationMetrics
+    from segnet.data import CamVid, eval_transform
+
+    states = {}
+    for mode in ("running", "batch"):
+        run_dir = tmp_path / mode
+        train(tiny_config(camvid_root, run_dir, "deterministic=true", "train.epochs=1", "data.limit_val=2",
+                          "data.val_batch_size=2", f"val_bn={mode}"))
+        states[mode] = (load_checkpoint(run_dir / "last.pt")["model"], float(read_rows(run_dir)[0]["val_miou"]))
+    for key, value in states["running"][0].items():  # validation changed no weight and no BN buffer
+        assert torch.equal(value, states["batch"][0][key]), key
+
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "batch" / "last.pt"))
+    use_batch_statistics(model)
+    val = CamVid(camvid_root, "val", transform=eval_transform((0, 0, 0), (1, 1, 1)))
+    images = torch.stack([val[i][0] for i in range(2)])
+    masks = torch.stack([val[i][1] for i in range(2)])
+    metrics = SegmentationMetrics(11)
+    metrics.update(forward_logits(model, images, input_scale=0.25), masks)
+    assert math.isclose(metrics.compute()["miou"], states["batch"][1], rel_tol=1e-4)
+    assert states["batch"][1] != states["running"][1]
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_last_good(camvid_root, tmp_path, capsys):
