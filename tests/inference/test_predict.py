@@ -61,15 +61,6 @@ def _run(*argv) -> int:
     return main(["predict", *map(str, argv), "--device", "cpu"])
 
 
-def _write_video(path: Path, frames: list[np.ndarray], fps: float = 7.0) -> None:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    assert writer.isOpened()
-    for f in frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
-
-
 # ----------------------------------------------------------------------------- images
 def test_image_outputs_match_the_model(tiny_ckpt, frames, tmp_path):
     rgb = frames[0]
@@ -117,9 +108,9 @@ def test_glob_and_opacity(tiny_ckpt, frames, tmp_path):
 
 
 # ----------------------------------------------------------------------------- videos
-def test_video_overlay_keeps_fps_size_and_frames(tiny_ckpt, frames, tmp_path):
+def test_video_overlay_keeps_fps_size_and_frames(tiny_ckpt, frames, tmp_path, video_helpers):
     clip = tmp_path / "clip.avi"
-    _write_video(clip, frames * 3, fps=7.0)
+    video_helpers.write(clip, frames * 3, fps=7.0)
     assert _run("--checkpoint", tiny_ckpt, clip, "--out", tmp_path / "out", "--batch-size", 4) == 0
     assert _run("--checkpoint", tiny_ckpt, clip, "--out", tmp_path / "sbs", "--side-by-side") == 0
     h, w = frames[0].shape[:2]
