@@ -13,7 +13,8 @@ Head weights, two ways:
 - ``even`` (the Log-DenseNet paper's text): ``final_weight`` on the final output, the rest
   spread evenly over the auxiliary heads.
 - ``sieve`` (its code: ``-f=5 --weights_at_block_ends``, samloss 6; tensorpack/utils/
-  anytime_loss.py:23-37,148-225, anytime_network.py:436-447,651-663, online_learn.py:165-207):
+  anytime_loss.py:12-37,148-225, anytime_network.py:240-242,436-447,653-667,1087-1092,
+  online_learn.py:165-207):
   the final output weighs as much as all auxiliary heads together, which get the sieve's
   uneven weights (for 11 heads 2,1,4,1,2,1,3,1,2,1 : 18), and every step one head, drawn
   with probability proportional to its weight, gets sum(weights) / 2 more. As in the code
