@@ -1,18 +1,14 @@
-"""What a training checkpoint holds beyond the model, the running sums of a partial epoch, and
-the BatchNorm protocol of validation."""
+"""What a training checkpoint holds beyond the model, and the running sums of a partial epoch."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
 from segnet.config import STAGES, to_plain
 from segnet.core.checkpoint import model_fields
-from segnet.core.forward import use_batch_statistics
 from segnet.training.seeding import rng_state
 
 
@@ -93,27 +89,3 @@ def training_checkpoint(trainer, batch_in_epoch: int, val: dict | None) -> dict:
         "early_stopping": t.early.state_dict(),
         "rng": rng_state(),
     }
-
-
-@contextlib.contextmanager
-def validation_bn(model: torch.nn.Module, mode: str) -> Iterator[None]:
-    """Validate as the test will be scored: ``running`` (eval mode) or ``batch`` (BatchNorm
-    normalises with each batch's statistics, segnet.core.forward.use_batch_statistics).
-
-    With ``batch`` every BatchNorm buffer and momentum is put back afterwards, so validation
-    leaves the running statistics (and a deterministic resume) exactly as they were.
-    """
-    if mode != "batch":
-        model.eval()
-        yield
-        return
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.momentum, [b.clone() for b in m.buffers()]) for m in norms]
-    use_batch_statistics(model)
-    try:
-        yield
-    finally:
-        for m, (momentum, buffers) in zip(norms, saved):
-            m.momentum = momentum
-            for buffer, value in zip(m.buffers(), buffers):
-                buffer.copy_(value)

@@ -20,6 +20,8 @@ import signal
 import threading
 from pathlib import Path
 
+from segnet.errors import SegnetError
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODE = 130
 
@@ -86,3 +88,14 @@ class StopSignals:
         if self.requested is not None:
             raise StopRequested
 
+
+
+def worker_death(exc: RuntimeError, run_dir: Path) -> SegnetError | None:
+    """A DataLoader worker killed from outside (the OOM killer, SIGKILL) as one SegnetError; the
+    last.pt of the last safe point stays as it was. None for any other RuntimeError."""
+    if "DataLoader worker" not in str(exc):
+        return None
+    kept = run_dir / "last.pt"
+    kept_msg = f"resumable state kept in {kept}" if kept.is_file() else "no checkpoint written yet"
+    return SegnetError(f"a data loader process died ({str(exc).splitlines()[0].rstrip('. ')}; out of memory? "
+                       f"fewer data.num_workers need less); training stopped, {kept_msg}")

@@ -22,8 +22,6 @@ from tqdm import tqdm
 from segnet.config import STAGES, to_plain
 from segnet.core.checkpoint import load_checkpoint, save_checkpoint
 from segnet.core.device import autocast, resolve_amp
-from segnet.core.forward import forward_logits
-from segnet.core.metrics import SegmentationMetrics
 from segnet.data.classes import NUM_CLASSES
 from segnet.errors import SegnetError
 from segnet.paths import default_data_root
@@ -34,8 +32,9 @@ from segnet.training.losses import class_weights_for, make_criterion, training_l
 from segnet.training.optim import make_optimizer, make_scheduler
 from segnet.training.run_dir import RunLog, epoch_row
 from segnet.training.seeding import seed_everything, set_deterministic, set_rng_state
-from segnet.training.state import EpochProgress, training_checkpoint, validation_bn
-from segnet.training.stop import StopRequested, StopSignals, TrainingInterrupted
+from segnet.training.state import EpochProgress, training_checkpoint
+from segnet.training.stop import StopRequested, StopSignals, TrainingInterrupted, worker_death
+from segnet.training.validation import validate
 
 
 class Trainer:
@@ -116,13 +115,8 @@ class Trainer:
                 reason = self._run_stage(index, name, scfg, r if (r and index == start_index) else None)
                 if reason == "time budget":
                     break
-        except RuntimeError as exc:
-            if "DataLoader worker" not in str(exc):
-                raise
-            kept = self.run_dir / "last.pt"
-            kept_msg = f"resumable state kept in {kept}" if kept.is_file() else "no checkpoint written yet"
-            raise SegnetError(f"a data loader process died ({str(exc).splitlines()[0].rstrip('. ')}; out of "
-                              f"memory? fewer data.num_workers need less); training stopped, {kept_msg}") from None
+        except RuntimeError as exc:  # torch raises it from its SIGCHLD handler, at any bytecode
+            raise worker_death(exc, self.run_dir) or exc from None
         finally:
             self.stop.armed = False
             if self.log is not None:
@@ -285,20 +279,12 @@ class Trainer:
             return
         self.stop.check()
 
-    @torch.no_grad()
     def _validate(self) -> dict:
         distributed.broadcast_buffers(self.raw_model)
-        metrics = SegmentationMetrics(NUM_CLASSES, device=self.device)
-        bar = tqdm(self.val_data.batches(), total=len(self.val_data), desc="val", leave=False,
-                   disable=not self.bars, dynamic_ncols=True, mininterval=0.5)
-        with validation_bn(self.raw_model, self.cfg.val_bn):
-            for images, masks in bar:
-                logits = forward_logits(self.eval_model, images.to(self.device), input_scale=self.cfg.data.scale,
-                                        amp_dtype=self.amp_dtype, channels_last=self.cfg.channels_last)
-                metrics.update(logits, masks.to(self.device))
-                self._check_stop()
+        result = validate(self.eval_model, self.raw_model, self.val_data, self.cfg, NUM_CLASSES, self.device,
+                          self.amp_dtype, self._check_stop, self.bars)
         self.model.train()
-        return metrics.compute()
+        return result
 
     # ------------------------------------------------------------------ bookkeeping
     def _out_of_time(self, epoch_seconds: float, stage_started: float, scfg) -> bool:

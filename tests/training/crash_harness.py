@@ -51,7 +51,7 @@ def _install(actions):
     import torch
 
     import segnet.models
-    import segnet.training.trainer as trainer
+    import segnet.training.validation as validation
 
     calls = {"step": 0, "backward": 0, "validate": 0}
 
@@ -80,13 +80,13 @@ def _install(actions):
         return model
 
     segnet.models.create_model = create_model
-    real_forward = trainer.forward_logits
+    real_forward = validation.forward_logits
 
     def forward_logits(*args, **kwargs):
         fire("validate")
         return real_forward(*args, **kwargs)
 
-    trainer.forward_logits = forward_logits
+    validation.forward_logits = forward_logits
 
 
 if __name__ == "__main__":
