@@ -158,3 +158,16 @@ def test_show_without_a_window_system_is_one_line(clip, tmp_path, capsys, monkey
     assert main(["predict", str(clip), "--out", str(tmp_path / "out"), "--show"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "segnet: error: --show: cannot show frames: no display to show frames on (DISPLAY is not set)"]
+
+
+def test_progress_bars_show_the_rate(tiny_model_ckpt, clip, tmp_path, capsys):
+    from segnet.inference.predict import OutputOptions, collect_inputs, run_predict
+
+    image = tmp_path / "in" / "a.png"
+    image.parent.mkdir()
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    predictor = Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off")
+    run_predict(predictor, collect_inputs([str(image), str(clip)]), tmp_path / "out", OutputOptions(), progress=True)
+    err = capsys.readouterr().err
+    assert "images: 100%" in err and "clip.avi" not in err and "clip: 100%" in err and "7/7" in err
+    assert "frame/s" in err or "s/frame" in err  # tqdm turns the unit round below 1 frame/s
