@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, PALETTE, VOID_ID, VOID_NAME
+from segnet.data.classes import CLASS_NAMES, PALETTE, VOID_NAME, DatasetClasses, classes_of_label, load_classes
 from segnet.errors import SegnetError
 
 SPLITS = ("train", "val", "test")
@@ -91,10 +91,11 @@ def read_image(path: str | Path) -> np.ndarray:
     raise SegnetError(f"{path}: image has {channels} channels, expected 1, 3 or 4")
 
 
-def _palette_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
+def _palette_to_ids(rgb: np.ndarray, path: Path, classes: DatasetClasses) -> np.ndarray:
     """Map an HxWx3 RGB colour label map to class ids; every pixel must be a palette colour."""
     codes = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
-    palette_codes = (PALETTE[:, 0].astype(np.int32) << 16) | (PALETTE[:, 1].astype(np.int32) << 8) | PALETTE[:, 2]
+    palette = classes.palette
+    palette_codes = (palette[:, 0].astype(np.int32) << 16) | (palette[:, 1].astype(np.int32) << 8) | palette[:, 2]
     order = np.argsort(palette_codes)
     sorted_codes = palette_codes[order]
     index = np.clip(np.searchsorted(sorted_codes, codes), 0, len(sorted_codes) - 1)
@@ -104,7 +105,8 @@ def _palette_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:
         colour = tuple(int(v) for v in rgb[y, x])
         raise SegnetError(
             f"{path}: 3-channel label map with colour {colour} at (row {y}, col {x}) that is not a "
-            f"CamVid palette colour; labels must be class ids 0..{VOID_ID} or palette colours"
+            f"palette colour of its classes; labels must be class ids 0..{classes.num_classes - 1} (ignore "
+            f"{classes.ignore_index}) or those colours"
         )
     return order[index].astype(np.uint8)
 
@@ -167,9 +169,12 @@ def palette_colour_conflict(path: str | Path) -> str | None:
             "labels, save it as an RGB PNG")
 
 
-def read_label(path: str | Path) -> np.ndarray:
-    """A label map as HxW uint8 class ids (0..10, void = 11), palette-mode PNGs as their indices."""
+def read_label(path: str | Path, classes: DatasetClasses | None = None) -> np.ndarray:
+    """A label map as HxW uint8 class ids, ignored pixels as ``classes.void_id`` (CamVid: 0..10,
+    void 11); palette-mode PNGs as their indices. ``classes``: default, those of the dataset the
+    file sits in (``<root>/<split>annot/``: its classes.yaml, else CamVid's)."""
     path = Path(path)
+    classes = classes if classes is not None else classes_of_label(path)
     array = _palette_indices(path)
     if array is None:
         array = _decode(path, LABEL_FLAGS)
@@ -181,13 +186,10 @@ def read_label(path: str | Path) -> np.ndarray:
                 f"{path}: label map has {array.shape[2]} channels ({array.dtype}), expected a "
                 "single-channel id map or a 3-channel 8-bit palette map"
             )
-        return _palette_to_ids(cv2.cvtColor(array, cv2.COLOR_BGR2RGB), path)
+        return _palette_to_ids(cv2.cvtColor(array, cv2.COLOR_BGR2RGB), path, classes)
     if array.dtype not in (np.uint8, np.uint16):
         raise SegnetError(f"{path}: label map must be 8-bit (or 16-bit) integers, got {array.dtype}")
-    top = int(array.max())
-    if top > VOID_ID:
-        raise SegnetError(f"{path}: label value {top} outside 0..{VOID_ID} (void = {VOID_ID})")
-    return array.astype(np.uint8, copy=False)
+    return classes.to_ids(array, str(path))
 
 
 def _list_images(folder: Path, errors: list[str]) -> dict[str, Path]:
@@ -240,9 +242,10 @@ def find_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_pair(image_path: str | Path, label_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check one pair: RGB image and id map of the same size."""
-    image, label = read_image(image_path), read_label(label_path)
+def read_pair(image_path: str | Path, label_path: str | Path,
+              classes: DatasetClasses | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check one pair: RGB image and id map of the same size (``classes``: as read_label)."""
+    image, label = read_image(image_path), read_label(label_path, classes)
     if image.shape[:2] != label.shape:
         # read_image applies EXIF orientation, read_label does not: name that cause when it fits
         turned = " (transposed: images are turned by their EXIF orientation, labels are read as stored)" \
@@ -255,7 +258,8 @@ def read_pair(image_path: str | Path, label_path: str | Path) -> tuple[np.ndarra
 
 
 class CamVid(Dataset):
-    """CamVid split as (float image [3,H,W], long mask [H,W]) with void = 11 (the ignore index).
+    """A split of a dataset in CamVid's layout as (float image [3,H,W], long mask [H,W]); ``classes``
+    from the root's classes.yaml (else CamVid's), void pixels = ``ignore_index`` = num_classes.
 
     ``transform`` is an albumentations Compose called as ``transform(image=, mask=)`` (see
     segnet.data.transforms); without one the full frame is returned, scaled to [0, 1].
@@ -264,21 +268,20 @@ class CamVid(Dataset):
     decoding. Worth it for many epochs on a small CPU; pointless for one pass.
     """
 
-    num_classes = NUM_CLASSES
-    ignore_index = VOID_ID
-
     def __init__(self, root: str | Path, split: str, transform=None, cache: bool = False):
         self.root = Path(root)
         self.split = split
         self.transform = transform
+        self.classes = load_classes(self.root)
+        self.num_classes, self.ignore_index = self.classes.num_classes, self.classes.void_id
         self.pairs: list[tuple[Path, Path]] = find_pairs(self.root, split)
-        self._frames = [read_pair(*pair) for pair in self.pairs] if cache else None
+        self._frames = [read_pair(*pair, self.classes) for pair in self.pairs] if cache else None
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, label = self._frames[index] if self._frames is not None else read_pair(*self.pairs[index])
+        image, label = self._frames[index] if self._frames is not None else read_pair(*self.pairs[index], self.classes)
         if self.transform is None:
             return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0), torch.from_numpy(label).long()
         out = self.transform(image=image, mask=label)

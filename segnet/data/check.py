@@ -11,7 +11,7 @@ from tqdm import tqdm
 from segnet.data.camvid import (COMPOSITE_SPLITS, SEGNET_SPLIT_SIZES, SPLITS, palette_colour_conflict, read_pair,
                                 scan_split)
 from segnet.data.class_weights import FrequencyCounter, weights_from_frequencies
-from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID, VOID_NAME
+from segnet.data.classes import CAMVID, DatasetClasses, load_classes
 from segnet.errors import SegnetError
 
 
@@ -21,7 +21,8 @@ class CheckReport:
     pairs: dict[str, int] = field(default_factory=dict)  # readable-or-not pairs per split, trainval too
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    frequencies: np.ndarray | None = None  # train split, classes 0..10
+    classes: DatasetClasses = CAMVID  # the root's classes.yaml, else CamVid's
+    frequencies: np.ndarray | None = None  # train split, one per class
     weights: np.ndarray | None = None
     weight_maps: int = 0  # train label maps the weights come from
 
@@ -33,22 +34,27 @@ class CheckReport:
 def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
     """Pair every split, decode and check every file, and compute train class statistics."""
     report = CheckReport(root=Path(root))
-    counter = FrequencyCounter(NUM_CLASSES)
+    try:
+        report.classes = load_classes(root)
+    except SegnetError as exc:  # every label check would repeat it
+        report.errors.append(str(exc))
+        return report
+    counter = FrequencyCounter(report.classes.num_classes)
     conflicts: list[str] = []
     for split in SPLITS:
         pairs, errors = scan_split(root, split)
         report.errors += [e for e in errors if e not in report.errors]
         report.pairs[split] = len(pairs)
         expected = SEGNET_SPLIT_SIZES[split]
-        if pairs and len(pairs) != expected:
+        if pairs and len(pairs) != expected and report.classes == CAMVID:
             report.warnings.append(f"{split}: {len(pairs)} pairs, SegNet's CamVid has {expected}")
         for image_path, label_path in tqdm(pairs, desc=f"checking {split}", disable=not progress, leave=False):
             try:
-                _, label = read_pair(image_path, label_path)
+                _, label = read_pair(image_path, label_path, report.classes)
             except SegnetError as exc:
                 report.errors.append(str(exc))
                 continue
-            if conflict := palette_colour_conflict(label_path):
+            if report.classes == CAMVID and (conflict := palette_colour_conflict(label_path)):
                 conflicts.append(conflict)
             if split == "train":
                 counter.add(label)
@@ -66,17 +72,19 @@ def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
 
 def format_report(report: CheckReport) -> str:
     """The human-readable text that ``segnet data check`` prints."""
-    lines = [f"CamVid at {report.root}", "", f"{'split':<10}{'pairs':>6}"]
+    classes = report.classes
+    lines = [f"{'CamVid' if classes == CAMVID else 'dataset'} at {report.root}", "", f"{'split':<10}{'pairs':>6}"]
     lines += [f"{split:<10}{count:>6}" for split, count in report.pairs.items()]
     if report.frequencies is not None:
+        width = max(12, *(len(n) + 2 for n in (*classes.names, classes.ignore_name)))
         lines += [
             "",
             f"class pixel frequencies and median-frequency weights (train, {report.weight_maps} label maps):",
-            f"{'id':>3}  {'class':<12}{'freq':>8}{'weight':>9}",
+            f"{'id':>3}  {'class':<{width}}{'freq':>8}{'weight':>9}",
         ]
-        for i, name in enumerate(CLASS_NAMES):
-            lines.append(f"{i:>3}  {name:<12}{report.frequencies[i]:>8.4f}{report.weights[i]:>9.4f}")
-        lines.append(f"{VOID_ID:>3}  {VOID_NAME:<12}{'-':>8}{0.0:>9.4f}  (ignored)")
+        for i, name in enumerate(classes.names):
+            lines.append(f"{i:>3}  {name:<{width}}{report.frequencies[i]:>8.4f}{report.weights[i]:>9.4f}")
+        lines.append(f"{classes.ignore_index:>3}  {classes.ignore_name:<{width}}{'-':>8}{0.0:>9.4f}  (ignored)")
     if report.warnings:
         lines += ["", f"warnings ({len(report.warnings)}):"] + [f"  {w}" for w in report.warnings]
     lines.append("")
