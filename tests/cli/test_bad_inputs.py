@@ -322,6 +322,40 @@ def predict_other_class_count(ctx):
     return argv, ["c12.pt", "11 classes"]
 
 
+@case
+def predict_unreachable_stream(ctx):
+    argv = ctx.predict("rtsp://127.0.0.1:1/stream")  # port 1 on this machine: refused at once
+    return argv, ["rtsp://127.0.0.1:1/stream"]  # the URL as given (was "input not found: rtsp:/...")
+
+
+@case
+def predict_missing_camera(ctx):
+    argv = ctx.predict("/dev/video97")
+    return argv, ["camera /dev/video97"]
+
+
+@case
+def predict_two_videos_one_output(ctx):
+    clip = ctx.tmp / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 64))
+    writer.write(np.zeros((64, 64, 3), np.uint8))
+    writer.release()
+    (ctx.tmp / "clip.mkv").write_bytes(clip.read_bytes())
+    argv = ctx.predict(clip, ctx.tmp / "clip.mkv")
+    return argv, ["clip.avi", "clip.mkv", "clip_overlay"]
+
+
+@case
+def predict_max_frames_zero(ctx):
+    argv = ctx.predict(ctx.image()) + ["--max-frames", "0"]
+    return argv, ["--max-frames", "0"]
+
+
+@case
+def demo_opacity_out_of_range(ctx):
+    return ["demo", "--opacity", "5", "--data-root", ctx.root, "--out", ctx.tmp / "demo"], ["--opacity", "[0, 1]", "5"]
+
+
 # ----------------------------------------------------------------------------- export
 @case
 def export_weights_of_another_architecture(ctx):
