@@ -91,11 +91,18 @@ class OutputStage(Staging):
     so no frames of an earlier, longer run remain) and lists what it wrote in each folder's
     manifest, so later runs never read these files back as inputs."""
 
+    def __init__(self, out: str | os.PathLike):
+        super().__init__(out)
+        self.whole: set[str] = set()  # staged folders that replace their namesake in out
+
+    def replace_whole(self, name: str) -> None:
+        self.whole.add(name)
+
     def commit(self) -> list[Path]:
         assert self.root is not None
         written: dict[Path, set[str]] = {}
-        units = [p for p in self.root.rglob("*") if p.is_file() and not p.parent.name.endswith("_frames")]
-        units += [p for p in self.root.rglob("*_frames") if p.is_dir()]
+        whole = [self.root / name for name in self.whole if (self.root / name).is_dir()]
+        units = whole + [p for p in self.root.rglob("*") if p.is_file() and not any(d in p.parents for d in whole)]
         moved = []
         for item in sorted(units):
             target = self.out / item.relative_to(self.root)
@@ -194,6 +201,8 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
     item = item if isinstance(item, Input) else Input(Path(item), "video", Path(item).stem)
     painter, legend = Painter(predictor, options.opacity), options.legend is not False
     frames, written, stopped = 0, 0, None
+    if options.save_frames and isinstance(stage, OutputStage):
+        stage.replace_whole(f"{item.name}_frames")
     with VideoReader(item.source) as reader, _signals_stop(reader.live):
         width, height = reader.size
         size = (2 * width if options.with_input else width, height)

@@ -103,3 +103,12 @@ def test_a_folder_of_outputs_only_is_one_clear_error(tiny_model_ckpt, tmp_path, 
     capsys.readouterr()
     assert _predict(tiny_model_ckpt, tmp_path / "out", "--out", tmp_path / "again") == 2
     assert "holds no image or video" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_a_frame_folder_is_merged_not_replaced(tiny_model_ckpt, tmp_path):
+    a, b = _image(tmp_path / "cam_frames" / "a.png", 1), _image(tmp_path / "other" / "b.png", 2)
+    out = tmp_path / "out"
+    assert _predict(tiny_model_ckpt, a, b, "--out", out) == 0
+    c = _image(tmp_path / "cam_frames" / "c.png", 3)
+    assert _predict(tiny_model_ckpt, c, b, "--out", out) == 0
+    assert {"cam_frames/a_labels.png", "cam_frames/c_labels.png"} <= set(_files(out))
