@@ -229,7 +229,7 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
                             write_png(_staged(stage, f"{item.name}_frames/{index:06d}_color.png"), painter.color(frame_ids))
                         frames += 1
                         if options.show and _show(out):
-                            stopped = "window closed"
+                            stopped = "the viewer window"
                     bar.update(len(batch))
                     if stopped:
                         break

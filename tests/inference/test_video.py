@@ -171,3 +171,21 @@ def test_progress_bars_show_the_rate(tiny_model_ckpt, clip, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "images: 100%" in err and "clip.avi" not in err and "clip: 100%" in err and "7/7" in err
     assert "frame/s" in err or "s/frame" in err  # tqdm turns the unit round below 1 frame/s
+
+
+def test_show_displays_each_overlay_and_q_stops(tiny_model_ckpt, clip, tmp_path, capsys, monkeypatch):
+    """A window system stood in for (the wheel here is headless): every overlay is shown, and q
+    ends the run keeping the frames made so far."""
+    import segnet.inference.predict as predict
+
+    shown, keys = [], iter([-1, -1, ord("q")])
+    monkeypatch.setattr(predict, "gui_problem", lambda: None)
+    monkeypatch.setattr(cv2, "imshow", lambda name, frame: shown.append(frame.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda name, prop: 1.0)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: None)
+    out = tmp_path / "out"
+    assert _predict(tiny_model_ckpt, clip, "--out", out, "--show", "--save-frames") == 0
+    assert shown == [(48, 64, 3)] * 3
+    assert "3 frames at" in capsys.readouterr().out
+    assert len(list((out / "clip_frames").glob("*_labels.png"))) == 3
