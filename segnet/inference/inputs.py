@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import cv2
 
 from segnet.errors import SegnetError
-from segnet.inference.video import VIDEO_SUFFIXES, camera_index, check_video, describe_source, is_stream
+from segnet.inference.video import VIDEO_SUFFIXES, WRITER_CODECS, camera_index, check_video, describe_source, is_stream
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MANIFEST = ".segnet-outputs"
@@ -147,3 +147,16 @@ def collect_inputs(specs: Iterable[str], save_frames: bool = False) -> list[Inpu
         elif not item.path.stat().st_size or not cv2.haveImageReader(str(item.path)):
             raise SegnetError(f"cannot decode {item.path}: not a readable image file")
     return unique
+
+
+def check_inputs_kept(inputs: list[Input], out: str | Path, save_frames: bool = False) -> None:
+    """SegnetError when an output would overwrite one of the inputs (``--out`` is their folder,
+    and an input is named like another's output, e.g. ``a.png`` beside ``a_color.png``)."""
+    sources = {i.path.resolve(): i for i in inputs if i.kind != "stream"}
+    for item in inputs:
+        for name in item.outputs(save_frames):
+            names = [name] if name.endswith(".png") else [name + suffix for _, suffix in WRITER_CODECS]
+            for target in (Path(out) / n for n in names):
+                if target.resolve() in sources:
+                    raise SegnetError(f"the output {target} of {item.label} would overwrite that input: "
+                                      "write the outputs elsewhere or rename the input")

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from segnet.data.camvid import read_image
 from segnet.data.classes import CLASS_NAMES
 from segnet.errors import SegnetError
-from segnet.inference.inputs import MANIFEST, Input, collect_inputs, written_by_segnet
+from segnet.inference.inputs import MANIFEST, Input, check_inputs_kept, collect_inputs, written_by_segnet
 from segnet.inference.predictor import Predictor
 from segnet.inference.staging import Staging, write_png
 from segnet.inference.video import VideoReader, VideoWriter, gui_problem
@@ -252,6 +252,7 @@ def run_predict(predictor: Predictor, inputs: list[Input], out: str | Path, opti
     """Everything or nothing into ``out`` (live sources: what they sent until stopped); returns
     counts and throughput. Streams run last, so stopping one never skips a file."""
     options = options or OutputOptions()
+    check_inputs_kept(inputs, out, options.save_frames)
     images = [i for i in inputs if i.kind == "image"]
     videos = [i for i in inputs if i.kind == "video"] + [i for i in inputs if i.kind == "stream"]
     summary: dict[str, Any] = {"images": 0, "videos": []}

@@ -112,3 +112,15 @@ def test_a_folder_named_like_a_frame_folder_is_merged_not_replaced(tiny_model_ck
     c = _image(tmp_path / "cam_frames" / "c.png", 3)
     assert _predict(tiny_model_ckpt, c, b, "--out", out) == 0
     assert {"cam_frames/a_labels.png", "cam_frames/c_labels.png"} <= set(_files(out))
+
+
+def test_an_output_never_overwrites_an_input(tiny_model_ckpt, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    _image(folder / "a.png", 1)
+    mine = _image(folder / "a_color.png", 2)  # the user's own picture, named like a's colour map
+    before = mine.read_bytes()
+    assert _predict(tiny_model_ckpt, folder, "--out", folder) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a_color.png" in err[0] and "would overwrite that input" in err[0]
+    assert mine.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.png", "a_color.png"]
+    assert _predict(tiny_model_ckpt, folder, "--out", tmp_path / "out") == 0  # elsewhere: both are inputs
