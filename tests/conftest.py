@@ -12,6 +12,11 @@ REPO = Path(__file__).resolve().parent.parent
 # Two cores: keep intra-op threads at 2 and make tests reproducible.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# `--backend auto` converts each new CPU checkpoint to OpenVINO once (minutes for a big model) and
+# caches it in ~/.cache/segnet: tests of other behaviour run torch; tests/inference/test_backends.py
+# tests the default runtime itself with a temporary cache.
+os.environ.setdefault("SEGNET_BACKEND", "torch")
+
 
 def _find_camvid() -> Path | None:
     candidates = [os.environ.get("SEGNET_DATA_ROOT"), REPO / "data" / "CamVid", REPO.parent / "shared" / "data" / "CamVid"]

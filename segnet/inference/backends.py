@@ -176,3 +176,63 @@ def openvino_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+# ----------------------------------------------------------------------------- the default runtime
+# What `--backend auto` runs a .pt checkpoint with on a CPU, from `segnet bench predict` on
+# FC-DenseNet103 at 360x480 (docs/results/inference.md, AMD EPYC AVX2, 2 cores): OpenVINO INT8
+# was the fastest path and lost <= 0.5 test mIoU on the bundled model, so it is the default;
+# `--amp off` asks for float32 (OpenVINO float32, faster than segnet's buffered torch forward
+# there), and `--amp bf16/fp16` for torch autocast. CUDA always runs torch.
+CPU_DEFAULT_PRECISION = "float32"
+
+
+def default_runtime(device: torch.device, amp: str) -> tuple[str, str]:
+    """(backend, precision) that ``--backend auto`` uses for a .pt checkpoint."""
+    if device.type != "cpu" or amp in ("bf16", "fp16") or os.environ.get("SEGNET_BACKEND", "auto") == "torch":
+        return "torch", "amp"
+    if not openvino_available():
+        return "torch", "amp"
+    return "openvino", "float32" if amp == "off" else CPU_DEFAULT_PRECISION
+
+
+def cache_dir() -> Path:
+    """``$SEGNET_CACHE_DIR``, else ``$XDG_CACHE_HOME/segnet``, else ``~/.cache/segnet``."""
+    if os.environ.get("SEGNET_CACHE_DIR"):
+        return Path(os.environ["SEGNET_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "segnet"
+
+
+def weights_key(ckpt: dict[str, Any]) -> str:
+    """sha256 of everything that changes the exported graph: weights, architecture, preprocessing."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    head = {k: ckpt.get(k) for k in ("model_name", "model_options", "num_classes", "input_scale", "normalization")}
+    digest.update(json.dumps(head, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(ckpt["model"].items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_openvino(ckpt: dict[str, Any], source: str, precision: str) -> dict[str, Any] | None:
+    """The checkpoint as an OpenVINO IR (exported fields), made once and kept by weights hash in
+    the package's assets (the bundled model's, shipped) or the cache folder. INT8 calibrates on
+    the model's training frames; without them it returns None (the caller runs float32)."""
+    from segnet.inference.bundled import BUNDLED_PATH
+    from segnet.inference.export import CALIBRATION_FRAMES, export_openvino
+
+    name = f"{weights_key(ckpt)[:16]}-" + (f"int8-c{CALIBRATION_FRAMES}" if precision == "int8" else "fp32") + ".xml"
+    for folder in (BUNDLED_PATH.parent, cache_dir() / "openvino"):
+        if (folder / name).is_file() and (folder / name).with_suffix(".bin").is_file():
+            return load_exported(folder / name)
+    path = cache_dir() / "openvino" / name
+    print(f"converting {source} to OpenVINO {precision} (once; kept in {path.parent})", flush=True)
+    try:
+        export_openvino(ckpt, path, source, int8=precision == "int8")
+    except SegnetError:
+        if precision != "int8":
+            raise
+        return None  # no training frames to calibrate on
+    return load_exported(path)

@@ -20,7 +20,8 @@ from segnet.core.checkpoint import model_from_checkpoint
 from segnet.core.device import resolve_amp, resolve_device
 from segnet.data.classes import NUM_CLASSES, PALETTE
 from segnet.errors import SegnetError
-from segnet.inference.backends import BACKENDS, OnnxRuntimeBackend, OpenVINOBackend, TorchBackend
+from segnet.inference.backends import (BACKENDS, CPU_DEFAULT_PRECISION, OnnxRuntimeBackend, OpenVINOBackend, TorchBackend, cache_dir,
+                                      cached_openvino, default_runtime)
 from segnet.inference.fast import prepare_for_inference
 from segnet.inference.tiling import pad_to, predict_tiled, size_rule
 
@@ -34,9 +35,10 @@ TILE = 1024
 class Predictor:
     """A model on a runtime, ready for RGB uint8 frames.
 
-    backend: "auto" (the checkpoint's model on torch; an exported file on its runtime),
-    "torch", "openvino" or "onnxruntime". amp="auto" and channels_last=None pick the fastest
-    correct torch path: bf16 autocast and channels_last on CUDA and on AMX CPUs
+    backend: "auto" (on a CPU, a .pt runs as OpenVINO INT8 -- float32 with amp="off" -- converted
+    once and cached, segnet.inference.backends.default_runtime; on CUDA, torch; an exported file
+    on its runtime), "torch", "openvino" or "onnxruntime". amp="auto" and channels_last=None pick
+    the fastest correct torch path: bf16 autocast and channels_last on CUDA and on AMX CPUs
     (segnet.core.device), float32 otherwise; for FC-DenseNets the buffered forward of
     segnet.inference.fast (``fused=False``: the model as is). tiles: None = when a frame exceeds
     ``max_pixels``, True = always, False = never.
@@ -57,14 +59,20 @@ class Predictor:
         self.input_scale = float(ckpt.get("input_scale", 1.0) or 1.0)
         self.tiles, self.max_pixels, self.tile = tiles, max_pixels, tile
         self.model = None  # the torch module, for the torch backend
+        if not ckpt.get("exported") and backend in ("auto", "openvino") and fused:
+            runtime, precision = default_runtime(resolve_device(device), amp)
+            if backend == "openvino":
+                runtime, precision = "openvino", "float32" if amp == "off" else CPU_DEFAULT_PRECISION
+            if runtime == "openvino":  # the .pt converted once, kept by weights hash
+                ckpt = cached_openvino(ckpt, source, precision) or cached_openvino(ckpt, source, "float32")
         exported = ckpt.get("exported")
         if exported:
             self.backend = _exported_backend(exported, ckpt.get("precision", "float32"), backend, device, amp, source)
             self.multiple, self.min_size = int(ckpt.get("size_multiple", 32)), int(ckpt.get("min_size", 32))
         else:
-            if backend not in ("auto", "torch"):
-                raise SegnetError(f"--backend {backend} runs an exported model: segnet export --format "
-                                  f"{'onnx' if backend == 'onnxruntime' else 'openvino'} first, then pass that file")
+            if backend == "onnxruntime":
+                raise SegnetError("--backend onnxruntime runs an exported model: segnet export --format onnx "
+                                  "first, then pass that file")
             dev = resolve_device(device)
             model = model_from_checkpoint(ckpt, source).eval().to(dev)
             self.multiple, self.min_size = size_rule(model)
@@ -150,7 +158,7 @@ def _exported_backend(exported: dict[str, str], precision: str, backend: str, de
     if not openvino_available():
         raise SegnetError("OpenVINO is not installed: pip install openvino")
     hint = "f32" if amp == "off" else "bf16" if amp == "bf16" else None
-    return OpenVINOBackend(path, precision, hint)
+    return OpenVINOBackend(path, precision, hint, cache_dir() / "compiled")
 
 
 def _palette(ckpt: dict[str, Any], num_classes: int, source: str) -> np.ndarray:

@@ -124,10 +124,26 @@ def test_broken_exports_and_wrong_backends_are_one_line(models, frame, tmp_path,
     assert "not a readable ONNX model" in _error(capsys, "evaluate", "--checkpoint", junk)
     assert "ONNX Runtime runs .onnx" in _error(capsys, "predict", "--checkpoint", models / "fp32.xml",
                                                "--backend", "onnxruntime", image, "--out", out)
-    assert "segnet export" in _error(capsys, "predict", "--checkpoint", models / "tiny.pt",
-                                     "--backend", "openvino", image, "--out", out)
+    assert "segnet export --format onnx" in _error(capsys, "predict", "--checkpoint", models / "tiny.pt",
+                                                   "--backend", "onnxruntime", image, "--out", out)
     assert "needs --format openvino" in _error(capsys, "export", "--checkpoint", models / "tiny.pt", "--int8",
                                                "--out", tmp_path / "x.onnx")
     assert "an .xml file" in _error(capsys, "export", "--checkpoint", models / "tiny.pt", "--format", "openvino",
                                     "--out", tmp_path / "x.onnx")
     assert not out.exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_auto_runs_a_checkpoint_on_openvino_converted_once(models, frame, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SEGNET_BACKEND", raising=False)
+    monkeypatch.setenv("SEGNET_CACHE_DIR", str(tmp_path / "cache"))
+    ckpt, source = resolve_checkpoint(models / "tiny.pt")
+    first = Predictor(ckpt, source, device="cpu")
+    assert (first.backend_name, first.precision) == ("openvino", "float32")
+    assert "converting" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache" / "openvino").glob("*-fp32.xml"))) == 1
+    again = Predictor(ckpt, source, device="cpu")  # from the cache: no second conversion
+    assert "converting" not in capsys.readouterr().out
+    expected, _ = _labels(models / "tiny.pt", frame, "torch")
+    assert (again.predict([frame])[0] == expected).mean() > 0.999
+    monkeypatch.setenv("SEGNET_BACKEND", "torch")
+    assert Predictor(ckpt, source, device="cpu").backend_name == "torch"
