@@ -20,7 +20,7 @@ scripts/run-fcdense.sh; file:line for each point in docs/results/models.md):
   down: the code's skip lists) reuses it. The code's 'same' deconvolution is bilinearly
   resized to the skip's size; ours is cropped to it, as in FC-DenseNet (same parameters).
 - Every prediction (the final 1x1 classifier and the deep-supervision heads at the end of
-  every other block, ``--weights_at_block_ends``) reads x_i along with x_i's inputs, where
+  every block but the last, ``--weights_at_block_ends``) reads x_i along with x_i's inputs, where
   x_i is the block's last layer. Deep supervision is on by default, as in the code.
 - Versions are kept until the forward ends (simple; autograd keeps most of them anyway).
 """
