@@ -90,7 +90,7 @@ def _stream_name(spec: str) -> str:
 def _find(spec: str) -> list[Input]:
     """One command-line input -> its inputs (without output names)."""
     camera = camera_index(spec)
-    if is_stream(spec) or (camera is not None and not Path(spec).is_file()):
+    if is_stream(spec) or (camera is not None and (spec.startswith("/dev/") or not Path(spec).exists())):
         return [Input(spec if camera is None else camera, "stream")]
     path = Path(spec)
     if not path.exists() and _GLOB_CHARS & set(spec):

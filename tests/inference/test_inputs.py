@@ -74,11 +74,13 @@ def test_cameras_and_urls_are_live_sources_not_files(spec, message, tmp_path, ca
     assert "input not found" not in err[0] and not out.exists()
 
 
-def test_a_file_named_like_a_camera_is_a_file(tmp_path, monkeypatch):
+def test_a_file_or_folder_named_like_a_camera_is_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("0").write_text("x")
     with pytest.raises(SegnetError, match="unsupported file type '0'"):
         collect_inputs(["0"])
+    _image(tmp_path / "1" / "a.png")
+    assert [(i.source, i.kind) for i in collect_inputs(["1"])] == [(Path("1/a.png"), "image")]
 
 
 def test_outputs_are_never_read_back(tiny_model_ckpt, tmp_path):
