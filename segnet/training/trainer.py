@@ -142,7 +142,7 @@ class Trainer:
                 raise TrainingInterrupted(self.run_dir, resumable=True) from None
             stop_early = self._commit_epoch(scfg, loss, ips, result, time.monotonic() - epoch_started)
             out_of_time = self._out_of_time(time.monotonic() - epoch_started, stage_started, scfg)
-            if self.stop.requested is not None:  # arrived during the commit: last.pt is this epoch's end
+            if self._stop_requested():  # arrived during the commit: last.pt is this epoch's end
                 raise TrainingInterrupted(self.run_dir, resumable=True)
             if self.stage_done:
                 why = "early stopping" if stop_early and epoch < scfg.epochs else "last epoch"
@@ -271,18 +271,25 @@ class Trainer:
         self.step += 1
         return value
 
+    def _stop_requested(self) -> bool:
+        """A stop signal arrived (under DDP: on any rank, and every rank agrees)."""
+        return distributed.any_rank(self.stop.requested is not None, self.device)
+
     def _check_stop(self) -> None:
-        """Raise StopRequested when a stop signal arrived (on any rank, under DDP)."""
-        if self.dist.enabled:
-            if distributed.any_rank(self.stop.requested is not None, self.device):
-                raise StopRequested
-            return
-        self.stop.check()
+        """The safe point of a training step: raise StopRequested when a stop was requested."""
+        if self._stop_requested():
+            raise StopRequested
+
+    def _check_stop_in_validation(self) -> None:
+        # Ranks validate different numbers of frames: a collective per batch would deadlock, so
+        # under DDP a stop waits for the end of validation (the check after the epoch's commit).
+        if not self.dist.enabled:
+            self._check_stop()
 
     def _validate(self) -> dict:
         distributed.broadcast_buffers(self.raw_model)
         result = validate(self.eval_model, self.raw_model, self.val_data, self.cfg, NUM_CLASSES, self.device,
-                          self.amp_dtype, self._check_stop, self.bars)
+                          self.amp_dtype, self._check_stop_in_validation, self.bars)
         self.model.train()
         return result
 
