@@ -4,8 +4,8 @@ A Python signal handler runs between any two bytecodes of the main thread: raisi
 ``KeyboardInterrupt`` does) can land inside ``optimizer.step()`` or between it and the step
 counter, and the checkpoint written then holds weights its counters do not describe. So the
 handler only records the request; the loop calls ``check()`` where the state is whole (after an
-optimizer step and its counters, between validation batches), saves ``last.pt`` and raises
-``TrainingInterrupted``.
+optimizer step and its counters, between validation batches) by looking at ``requested``,
+saves ``last.pt`` and raises ``TrainingInterrupted``.
 
 A second signal while the first is pending (a step that takes long, a slow save) ends the
 process at once with the same message: the atomic checkpoint write leaves the old or the new
@@ -35,8 +35,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class StopRequested(Exception):
-    """Raised by ``StopSignals.check()`` inside the loop; the trainer turns it into a save and
-    TrainingInterrupted. Not a KeyboardInterrupt, so nothing on the way catches it as one."""
+    """Raised at a safe point inside the loop once a stop was requested; the trainer turns it into
+    a save and TrainingInterrupted. Not a KeyboardInterrupt, so nothing on the way catches it as one."""
 
 
 def interrupted_message(run_dir: Path | None, resumable: bool) -> str:
@@ -82,11 +82,6 @@ class StopSignals:
     def request(self) -> None:
         """Act as if a signal arrived (debug.interrupt_at_step; library callers)."""
         self.requested = self.requested or signal.SIGINT
-
-    def check(self) -> None:
-        """At a safe point: raise StopRequested if a signal arrived."""
-        if self.requested is not None:
-            raise StopRequested
 
 
 
