@@ -3,8 +3,8 @@
 A Python signal handler runs between any two bytecodes of the main thread: raising from it (as
 ``KeyboardInterrupt`` does) can land inside ``optimizer.step()`` or between it and the step
 counter, and the checkpoint written then holds weights its counters do not describe. So the
-handler only records the request; the loop calls ``check()`` where the state is whole (after an
-optimizer step and its counters, between validation batches) by looking at ``requested``,
+handler only records the request; the loop looks at it where the state is whole (after an
+optimizer step and its counters, between validation batches),
 saves ``last.pt`` and raises ``TrainingInterrupted``.
 
 A second signal while the first is pending (a step that takes long, a slow save) ends the
