@@ -33,21 +33,16 @@ def model_fields(
     input_scale: float = 1.0,
     normalization: dict | None = None,
     meta: dict | None = None,
+    classes=None,
 ) -> dict[str, Any]:
-    """The fields every segnet checkpoint carries to rebuild and run its model (CamVid classes)."""
-    from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, PALETTE
+    """The fields every segnet checkpoint carries to rebuild and run its model (segnet.core.model_card;
+    ``classes``: a segnet.data.classes.DatasetClasses, CamVid's by default)."""
+    from segnet.core.model_card import IDENTITY_NORMALIZATION, ModelCard
+    from segnet.data.classes import CAMVID
 
-    return {
-        "model": model.state_dict(),
-        "model_name": model_name,
-        "model_options": dict(model_options or {}),
-        "num_classes": NUM_CLASSES,
-        "class_names": list(CLASS_NAMES),
-        "palette": PALETTE.tolist(),
-        "input_scale": float(input_scale),
-        "normalization": normalization or {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-        "meta": dict(meta or {}),
-    }
+    card = ModelCard(model_name, dict(model_options or {}), classes or CAMVID, float(input_scale),
+                     normalization or dict(IDENTITY_NORMALIZATION), dict(meta or {}))
+    return {"model": model.state_dict(), **card.to_checkpoint()}
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], shard_mb: float | None = None) -> None:

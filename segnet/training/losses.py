@@ -22,15 +22,17 @@ class CrossEntropy(nn.Module):
     ``label_smoothing`` mixes eps / C into the target of every labelled pixel in both cases.
     """
 
-    def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> None:
+    def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                 ignore_index: int = VOID_ID) -> None:
         super().__init__()
+        self.ignore_index = ignore_index  # the void id: num_classes (segnet.data.classes)
         self.register_buffer("weight", weight, persistent=False)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
         if not target.is_floating_point():
-            return F.cross_entropy(logits, target, weight=self.weight, ignore_index=VOID_ID,
+            return F.cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index,
                                    label_smoothing=self.label_smoothing)
         mass = target.sum(1)
         labelled = (mass > 0.5).float()
@@ -42,8 +44,9 @@ class CrossEntropy(nn.Module):
         return (per_class.sum(1) * labelled).sum() / labelled.sum().clamp(min=1.0)
 
 
-def make_criterion(class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0) -> CrossEntropy:
-    return CrossEntropy(class_weights, label_smoothing)
+def make_criterion(class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                   ignore_index: int = VOID_ID) -> CrossEntropy:
+    return CrossEntropy(class_weights, label_smoothing, ignore_index)
 
 
 def class_weights_for(kind: str, label_paths, num_classes: int = NUM_CLASSES, cache_dir=None):

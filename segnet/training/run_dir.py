@@ -18,13 +18,21 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from collections.abc import Sequence
+
 from segnet.data.classes import CLASS_NAMES
 
 BASE_COLUMNS = [
     "stage", "epoch", "step", "lr", "train_loss", "val_miou", "val_pixel_accuracy",
     "val_mean_class_accuracy", "images_per_s", "epoch_seconds", "elapsed_minutes",
 ]
-COLUMNS = BASE_COLUMNS + [f"iou_{name}" for name in CLASS_NAMES]
+
+
+def columns(class_names: Sequence[str]) -> list[str]:
+    """metrics.csv's header: the base columns, then one IoU column per class."""
+    return BASE_COLUMNS + [f"iou_{name}" for name in class_names]
+
+
 STAGE_ORDER = {"train": 0, "finetune": 1}
 
 
@@ -44,14 +52,15 @@ def save_config(cfg, run_dir: Path) -> None:
 
 
 def epoch_row(stage: str, epoch: int, step: int, lr: float, loss: float, result: dict | None,
-              images_per_s: float, seconds: float, elapsed_minutes: float) -> dict:
+              images_per_s: float, seconds: float, elapsed_minutes: float,
+              class_names: Sequence[str] = CLASS_NAMES) -> dict:
     """One metrics.csv row; the validation columns stay empty in epochs without validation."""
     row = {"stage": stage, "epoch": epoch, "step": step, "lr": lr, "train_loss": loss,
            "images_per_s": images_per_s, "epoch_seconds": seconds, "elapsed_minutes": elapsed_minutes}
     if result is not None:
         row.update(val_miou=result["miou"], val_pixel_accuracy=result["pixel_accuracy"],
                    val_mean_class_accuracy=result["mean_class_accuracy"])
-        row.update({f"iou_{c}": v for c, v in zip(CLASS_NAMES, result["per_class_iou"])})
+        row.update({f"iou_{c}": v for c, v in zip(class_names, result["per_class_iou"])})
     return row
 
 
@@ -66,8 +75,11 @@ def _fmt(value) -> str:
 class RunLog:
     """Rank 0's writer of metrics.csv, TensorBoard scalars and curves.png."""
 
-    def __init__(self, run_dir: Path, purge_step: int | None = None, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, purge_step: int | None = None, tensorboard: bool = True,
+                 class_names: Sequence[str] = CLASS_NAMES):
         self.run_dir = Path(run_dir)
+        self.class_names = list(class_names)
+        self.columns = columns(class_names)
         self.csv_path = self.run_dir / "metrics.csv"
         self.rows: list[dict] = self._read_rows()
         self.writer = None
@@ -92,7 +104,7 @@ class RunLog:
     def _rewrite(self) -> None:
         tmp = self.csv_path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             w.writeheader()
             w.writerows(self.rows)
         tmp.replace(self.csv_path)
@@ -103,10 +115,10 @@ class RunLog:
 
     def epoch(self, row: dict, step: int) -> None:
         """Append one epoch: csv row (missing values empty), TensorBoard, curves.png."""
-        row = {k: _fmt(row.get(k)) for k in COLUMNS}
+        row = {k: _fmt(row.get(k)) for k in self.columns}
         new_file = not self.csv_path.is_file()
         with self.csv_path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w = csv.DictWriter(f, fieldnames=self.columns)
             if new_file:
                 w.writeheader()
             w.writerow(row)
@@ -117,7 +129,7 @@ class RunLog:
         for key in ("val_miou", "val_pixel_accuracy", "val_mean_class_accuracy"):
             if row[key]:
                 self.scalar(f"val/{key[4:]}", float(row[key]), step)
-        for name in CLASS_NAMES:
+        for name in self.class_names:
             if row[f"iou_{name}"]:
                 self.scalar(f"val_iou/{name}", float(row[f"iou_{name}"]), step)
         if self.writer is not None:

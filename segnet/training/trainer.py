@@ -22,7 +22,7 @@ from tqdm import tqdm
 from segnet.config import STAGES, to_plain
 from segnet.core.checkpoint import load_checkpoint, save_checkpoint
 from segnet.core.device import autocast, resolve_amp
-from segnet.data.classes import NUM_CLASSES
+from segnet.data.classes import load_classes
 from segnet.errors import SegnetError
 from segnet.paths import default_data_root
 from segnet.training import distributed
@@ -57,14 +57,17 @@ class Trainer:
         seed_everything(cfg.seed)
 
         root = Path(cfg.data.root) if cfg.data.root else default_data_root()
+        self.classes = load_classes(root)  # the root's classes.yaml, else CamVid's
         self.train_data = TrainData(cfg, root, device, dist)
         self.val_data = ValData(cfg, root, device, dist)
         cache = Path.home() / ".cache" / "segnet" / "class_weights"
-        weights = class_weights_for(cfg.loss.class_weights, self.train_data.label_paths(), NUM_CLASSES, cache)
-        self.criterion = make_criterion(None if weights is None else weights.to(device), cfg.loss.label_smoothing)
+        weights = class_weights_for(cfg.loss.class_weights, self.train_data.label_paths(),
+                                    self.classes.num_classes, cache)
+        self.criterion = make_criterion(None if weights is None else weights.to(device), cfg.loss.label_smoothing,
+                                        ignore_index=self.classes.void_id)
 
         self.model_options = to_plain(cfg.model.options)
-        self.raw_model = create_model(cfg.model.name, NUM_CLASSES, **self.model_options).to(device)
+        self.raw_model = create_model(cfg.model.name, self.classes.num_classes, **self.model_options).to(device)
         if cfg.channels_last:
             self.raw_model = self.raw_model.to(memory_format=torch.channels_last)
         if resume is not None:
@@ -84,7 +87,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.resume = resume
         self.step = int(resume["step"]) if resume else 0
-        self.log = RunLog(self.run_dir, purge_step=self.step if resume else None) if self.main else None
+        self.log = RunLog(self.run_dir, purge_step=self.step if resume else None,
+                          class_names=self.classes.names) if self.main else None
         if self.log is not None and resume is not None:
             self.log.truncate(resume["stage"], int(resume["epoch"]))
         self.best_score = float(resume["meta"].get("best_miou", -math.inf)) if resume else -math.inf
@@ -288,8 +292,8 @@ class Trainer:
 
     def _validate(self) -> dict:
         distributed.broadcast_buffers(self.raw_model)
-        result = validate(self.eval_model, self.raw_model, self.val_data, self.cfg, NUM_CLASSES, self.device,
-                          self.amp_dtype, self._check_stop_in_validation, self.bars)
+        result = validate(self.eval_model, self.raw_model, self.val_data, self.cfg, self.classes.num_classes,
+                          self.device, self.amp_dtype, self._check_stop_in_validation, self.bars)
         self.model.train()
         return result
 
@@ -314,7 +318,7 @@ class Trainer:
         if not self.main:
             return
         row = epoch_row(self.stage_name, self.epoch, self.step, lr, loss, result, ips, seconds,
-                        (time.monotonic() - self.started) / 60)
+                        (time.monotonic() - self.started) / 60, class_names=self.classes.names)
         msg = f"[{self.stage_name}] epoch {self.epoch}/{epochs} | loss {loss:.4f} | lr {lr:.2e}"
         if result is not None:
             msg += (f" | val mIoU {result['miou']:.4f} acc {result['pixel_accuracy']:.4f}"

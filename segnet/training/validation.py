@@ -18,7 +18,7 @@ def validate(model: torch.nn.Module, raw_model: torch.nn.Module, val_data, cfg, 
              device: torch.device, amp_dtype, at_safe_point: Callable[[], None], bars: bool) -> dict:
     """Metrics of ``model`` (``raw_model`` or its compiled wrapper) on this rank's share of the val
     split; ``at_safe_point()`` runs after every batch (a stop request raises there)."""
-    metrics = SegmentationMetrics(num_classes, device=device)
+    metrics = SegmentationMetrics(num_classes, ignore_index=num_classes, device=device)  # void id = num_classes
     batches = tqdm(val_data.batches(), total=len(val_data), desc="val", leave=False, disable=not bars,
                    dynamic_ncols=True, mininterval=0.5)
     with validation_bn(raw_model, cfg.val_bn):
