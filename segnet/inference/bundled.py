@@ -14,14 +14,12 @@ from typing import Any
 
 import torch
 
-from segnet.data.classes import CLASS_NAMES, PALETTE
 from segnet.core.checkpoint import load_checkpoint
+from segnet.core.model_card import ModelCard
 from segnet.errors import SegnetError
 
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "assets" / "camvid_bundled.pt"
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
-# Entries a bundle keeps; training state (optimizer, scheduler, scaler, rng, ...) is dropped.
-_KEEP = ("model_name", "model_options", "num_classes", "class_names", "palette", "input_scale", "normalization")
 
 
 def bundled_path() -> Path:
@@ -51,13 +49,9 @@ def make_bundle(ckpt: dict[str, Any], test_miou: float | None = None, command: s
     missing = [k for k in ("model", "model_name") if k not in ckpt]
     if missing:
         raise SegnetError(f"{source or 'checkpoint'}: not a segnet checkpoint (missing {', '.join(missing)})")
-    bundle = {k: ckpt[k] for k in _KEEP if k in ckpt}
-    bundle.setdefault("model_options", {})
-    bundle.setdefault("num_classes", len(CLASS_NAMES))
-    bundle.setdefault("class_names", list(CLASS_NAMES))
-    bundle.setdefault("palette", PALETTE.tolist())
-    bundle.setdefault("input_scale", 1.0)
-    bundle.setdefault("normalization", {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]})
+    # The model card's entries (classes, preprocessing); training state (optimizer, rng, ...) is dropped.
+    bundle = {k: v for k, v in ModelCard.from_checkpoint(ckpt, source or "checkpoint").to_checkpoint().items()
+              if k != "meta"}
     bundle["model"] = {
         k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().clone()
         for k, v in ckpt["model"].items()
