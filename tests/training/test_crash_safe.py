@@ -212,10 +212,10 @@ def resume_to_the_end(run_dir: Path, want: dict, epochs: int = EPOCHS) -> None:
     assert not list(run_dir.glob(".*.tmp"))
 
 
-def test_ctrl_c_writes_a_resumable_checkpoint_and_resume_finishes(reference, camvid_root, tmp_path):
+def test_ctrl_c_writes_a_resumable_checkpoint_and_resume_finishes(references, camvid_root, tmp_path):
     """A signal at a random moment (by the clock, as a user's Ctrl-C)."""
     run_dir = tmp_path / "run"
-    config = recipe(tmp_path / "recipe.yaml", camvid_root, run_dir)
+    config = recipe(tmp_path / "recipe.yaml", camvid_root, run_dir, epochs=3)
     proc = start("train", "--config", config)
     assert wait_for(proc, lambda: last_epoch(run_dir) >= 1, "the first epoch", poll=0.05), proc.communicate()
     time.sleep(random.uniform(0.0, 0.5))
@@ -224,7 +224,7 @@ def test_ctrl_c_writes_a_resumable_checkpoint_and_resume_finishes(reference, cam
     stopped = load_checkpoint(run_dir / "last.pt")
     assert not stopped["finished"] and stopped["step"] >= 4
     assert not list(run_dir.glob(".*.tmp"))
-    resume_to_the_end(run_dir, reference)
+    resume_to_the_end(run_dir, references(0, 3), epochs=3)
 
 
 # (where the signal is sent from, the call of it, signal, to whom, DataLoader workers)
