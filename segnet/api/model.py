@@ -38,18 +38,19 @@ def resolve_source(source: str | os.PathLike | None) -> Path | None:
 
 
 def load_model(source: str | os.PathLike | None = None, device: str = "auto", amp: str = "auto",
-               tta: str | None = None) -> Model:
+               tta: str | None = None, backend: str = "auto") -> Model:
     """Load a trained model, ready to predict.
 
     ``source``: None (or "bundled") for the CamVid model shipped with segnet; a checkpoint file;
     a run folder (its best.pt); or a run name looked up in ``runs/``. ``device``: "auto", "cpu",
     "cuda" or "cuda:N". ``amp``: "auto" (bf16 where the hardware has it), "off", "bf16", "fp16".
-    ``tta``: None or "flip" (average with the mirrored frame).
+    ``tta``: None or "flip" (average with the mirrored frame). ``backend``: "auto", "torch",
+    "openvino" or "onnxruntime" (segnet.inference.backends; an exported .onnx/.xml is a source too).
     """
     from segnet.inference.bundled import resolve_checkpoint
 
     ckpt, path = resolve_checkpoint(resolve_source(source))
-    return Model(ckpt, path, device=device, amp=amp, tta=tta)
+    return Model(ckpt, path, device=device, amp=amp, tta=tta, backend=backend)
 
 
 class Model:
@@ -57,18 +58,18 @@ class Model:
 
     Attributes: ``classes`` (names, ``palette``, ``ignore_index``), ``card`` (the checkpoint's
     model name, options, preprocessing and meta), ``source`` (checkpoint path), ``device``,
-    ``precision``.
+    ``backend``, ``precision``.
     """
 
     def __init__(self, ckpt: dict[str, Any], source: str = "checkpoint", device: str = "auto",
-                 amp: str = "auto", tta: str | None = None):
+                 amp: str = "auto", tta: str | None = None, backend: str = "auto"):
         from segnet.inference.predictor import Predictor
 
         self.card = ModelCard.from_checkpoint(ckpt, source)
         self.source = str(source)
-        self.amp, self.tta = amp, tta
+        self.amp, self.tta, self._backend = amp, tta, backend  # evaluate builds its own runner with these
         self._ckpt = ckpt  # evaluate and export work on the checkpoint dict
-        self._predictor = Predictor(ckpt, self.source, device=device, amp=amp, tta=tta)
+        self._predictor = Predictor(ckpt, self.source, device=device, amp=amp, tta=tta, backend=backend)
 
     @property
     def classes(self) -> DatasetClasses:
@@ -81,6 +82,11 @@ class Model:
     @property
     def device(self):
         return self._predictor.device
+
+    @property
+    def backend(self) -> str:
+        """The runtime that runs the network (torch, openvino, onnxruntime)."""
+        return self._predictor.backend_name
 
     @property
     def precision(self) -> str:
@@ -139,7 +145,7 @@ class Model:
         return np.concatenate([blended, legend_strip(self.classes, present, blended.shape[1])], axis=0)
 
     def __repr__(self) -> str:
-        return (f"Model({self.name}, {self.classes.num_classes} classes, {self.device}, {self.precision}, "
+        return (f"Model({self.name}, {self.classes.num_classes} classes, {self.backend} on {self.device}, {self.precision}, "
                 f"source={self.source!r})")
 
 
