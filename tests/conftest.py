@@ -32,3 +32,11 @@ def camvid_root() -> Path:
     if root is None:
         pytest.fail("CamVid not found: set SEGNET_DATA_ROOT or run `make data` (see data/README.md)")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _segnet_cache(tmp_path_factory):
+    """OpenVINO conversions and compiled blobs go to a test folder, never ~/.cache/segnet."""
+    if "SEGNET_CACHE_DIR" not in os.environ:
+        os.environ["SEGNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("segnet-cache"))
+    yield

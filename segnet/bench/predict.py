@@ -1,16 +1,21 @@
-"""``segnet bench predict``: inference frames/s at 360x480, float32 vs bfloat16.
+"""``segnet bench predict``: seconds per frame of every CPU runtime and precision, in one run.
 
 For each model (the bundled one when present, FC-DenseNet103, any --checkpoint) and each path:
 
-- ``eager``: the model as built (NCHW) through ``forward_logits`` (input_scale applied);
-- ``channels_last``: the same with channels_last weights and input;
-- ``segnet``: what ``segnet predict`` runs, ``Predictor.logits`` (channels_last, the buffered
-  FC-DenseNet forward of segnet.inference.fast, the checkpoint's input_scale);
+- ``eager``: the model as built (NCHW, a ``torch.cat`` before every dense layer: the structure
+  of the plain PyTorch Tiramisu port), float32 -- the reference the speed-ups are quoted against;
+- ``torch``: segnet's own PyTorch path (channels_last, the buffered FC-DenseNet forward of
+  segnet.inference.fast), float32 and, on CPUs with native bf16, bfloat16;
+- ``openvino`` / ``openvino-int8``: the checkpoint converted to OpenVINO IR, float32 and NNCF
+  INT8 (calibrated on CamVid train frames), as ``segnet predict`` converts and caches it;
+- ``onnxruntime``: the ONNX export on ONNX Runtime's CPU provider.
 
-in float32 and with bfloat16 autocast. Batch 1, the median of --frames timed passes after a
-warm-up pass; CPU s/frame is this process's CPU time (all threads) per frame, which says how
-much of the wall time other jobs on the machine took. Then the bf16 path's argmax is compared
-with float32's on real CamVid test frames. Figures are recorded in docs/results/inference.md.
+Every path runs ``Predictor.logits`` (input_scale, padding). Batch 1, the median of --frames timed
+passes after a warm-up pass; CPU s/frame is this process's CPU time (all threads) per frame,
+which shows how much of the wall time other jobs took. ``--json``: one record per (model, path,
+precision) with ``seconds_per_frame``; the path ``segnet predict`` takes by default here has
+``"default": true``. Each path's labels are compared with torch float32's on CamVid test frames.
+Figures are recorded in docs/results/inference.md.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 
 from segnet.paths import default_data_root
 
-PATHS = ("eager", "channels_last", "segnet")
+PATHS = ("eager", "torch", "openvino", "openvino-int8", "onnxruntime")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'bundled' (skipped when absent) and registry names, random-init (default: bundled fc_densenet103)")
     parser.add_argument("--checkpoint", nargs="*", type=Path, default=[], help="trained checkpoints to add")
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
-    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    parser.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto",
+                        help="also time torch bfloat16 (auto: on CPUs with native bf16 only; 5x slower elsewhere)")
     parser.add_argument("--frames", type=int, default=3, help="timed passes per configuration (after 1 warm-up)")
-    parser.add_argument("--agree-frames", type=int, default=8, help="CamVid test frames for the bf16-vs-fp32 argmax check (0: skip)")
+    parser.add_argument("--agree-frames", type=int, default=4, help="CamVid test frames for label agreement with torch float32 (0: skip)")
     parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: the data root)")
     parser.add_argument("--size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"))
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
 
 
@@ -54,9 +59,8 @@ def _load() -> str:
 
 def _checkpoints(args) -> list[tuple[str, dict, str]]:
     """(label, checkpoint dict, weights description) for every model to measure."""
-    from segnet.data.classes import CLASS_NAMES, PALETTE
+    from segnet.core.checkpoint import load_checkpoint, model_fields
     from segnet.inference.bundled import bundled_path
-    from segnet.core.checkpoint import load_checkpoint
     from segnet.models import create_model
 
     found = []
@@ -70,14 +74,36 @@ def _checkpoints(args) -> list[tuple[str, dict, str]]:
                 print(f"bundled model absent ({path}): skipped")
             continue
         torch.manual_seed(0)
-        model = create_model(name, 11)
-        found.append((name, {"model": model.state_dict(), "model_name": name, "model_options": {}, "num_classes": 11,
-                             "class_names": CLASS_NAMES, "palette": PALETTE.tolist(), "input_scale": 1.0,
-                             "normalization": None}, "random init (seed 0)"))
+        found.append((name, model_fields(create_model(name, 11), name, {}), "random init (seed 0)"))
     for path in args.checkpoint:
         ckpt = load_checkpoint(path)
         found.append((f"{ckpt['model_name']} ({path.name})", ckpt, f"trained ({path})"))
     return found
+
+
+def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool):
+    """(path, precision, Predictor) for every configuration asked for."""
+    from segnet.inference.backends import cache_dir, cached_openvino, load_exported, weights_key
+    from segnet.inference.export import export_onnx
+    from segnet.inference.predictor import Predictor
+
+    for path in paths:
+        if path == "eager":
+            yield path, "float32", Predictor(ckpt, label, device="cpu", amp="off", backend="torch",
+                                             channels_last=False, fused=False)
+        elif path == "torch":
+            yield path, "float32", Predictor(ckpt, label, device="cpu", amp="off", backend="torch")
+            if bf16:
+                yield path, "bfloat16", Predictor(ckpt, label, device="cpu", amp="bf16", backend="torch")
+        elif path.startswith("openvino"):
+            precision = "int8" if path.endswith("int8") else "float32"
+            predictor = Predictor(cached_openvino(ckpt, label, precision), label, amp="off", backend="openvino")
+            yield path, predictor.precision, predictor
+        else:
+            onnx_path = cache_dir() / "onnx" / f"{weights_key(ckpt)[:16]}.onnx"
+            if not onnx_path.is_file():
+                export_onnx(ckpt, onnx_path, label)
+            yield path, "float32", Predictor(load_exported(onnx_path), label, backend="onnxruntime")
 
 
 def _time(fn, frames: int) -> tuple[float, float]:
@@ -91,67 +117,55 @@ def _time(fn, frames: int) -> tuple[float, float]:
     return statistics.median(walls), (time.process_time() - cpu) / frames
 
 
-def _agreement(predictor_fp32, predictor_bf16, root: Path, count: int) -> tuple[float, int]:
+def _test_frames(root: Path, count: int) -> list[np.ndarray]:
     from segnet.data.camvid import find_pairs, read_image
 
     pairs = find_pairs(root, "test")
-    chosen = [pairs[i] for i in np.linspace(0, len(pairs) - 1, count).round().astype(int)]
-    same = total = 0
-    for image_path, _ in chosen:
-        image = read_image(image_path)
-        a, b = predictor_fp32.predict([image]), predictor_bf16.predict([image])
-        same += int((a == b).sum())
-        total += a.size
-    return same / total, len(chosen)
+    return [read_image(pairs[i][0]) for i in np.linspace(0, len(pairs) - 1, count).round().astype(int)]
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.core.device import cpu_description, resolve_device
-    from segnet.core.forward import forward_logits
-    from segnet.inference.predictor import Predictor
+    from segnet.core.device import cpu_description, resolve_amp
+    from segnet.inference.backends import default_runtime
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    cpu = torch.device("cpu")
+    native_bf16 = resolve_amp("auto", cpu) is not None
+    bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and native_bf16)
+    backend, precision = default_runtime(cpu, "auto")
+    default = ("torch", "bfloat16" if native_bf16 else "float32") if backend == "torch" else (
+        "openvino-int8" if precision == "int8" else "openvino", precision)
     print(f"machine: {cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {device}")
+          f"{torch.get_num_threads()} threads")
+    print(f"segnet predict's default CPU path here: {default[0]} {default[1]}")
     print(f"load average at start (1/5/15 min): {_load()}")
     h, w = args.size
+    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    test = _test_frames(args.data_root or default_data_root(), args.agree_frames) if args.agree_frames else []
     results = []
     for label, ckpt, weights in _checkpoints(args):
-        print(f"\n{label}: weights {weights}, input_scale {ckpt.get('input_scale', 1.0)}")
-        print(f"  {'path':<14}{'precision':<11}{'s/frame':>9}{'frames/s':>10}{'CPU s/frame':>13}")
-        predictors = {}
-        for precision in args.precisions:
-            amp = "bf16" if precision == "bfloat16" else "off"
-            predictors[precision] = Predictor(ckpt, label, device=str(device), amp=amp)
-        image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-        for path in args.paths:
-            for precision in args.precisions:
-                predictor = predictors[precision]
-                batch = predictor.to_tensor([image])
-                if path == "segnet":
-                    fn = lambda: predictor.logits(batch)  # noqa: E731
-                else:
-                    from segnet.core.checkpoint import model_from_checkpoint
-
-                    model = model_from_checkpoint(ckpt, label).eval().to(device)
-                    cl = path == "channels_last"
-                    if cl:
-                        model = model.to(memory_format=torch.channels_last)
-
-                    def fn(model=model, cl=cl, dtype=predictor.amp_dtype):  # same input_scale as segnet
-                        return forward_logits(model, batch, predictor.input_scale, None, dtype, cl)
-                wall, cpu = _time(fn, args.frames)
-                print(f"  {path:<14}{precision:<11}{wall:>9.3f}{1 / wall:>10.2f}{cpu:>13.3f}", flush=True)
-                results.append({"model": label, "weights": weights, "path": path, "precision": precision,
-                                "seconds_per_frame": wall, "frames_per_second": 1 / wall, "cpu_seconds_per_frame": cpu})
-        if args.agree_frames and {"float32", "bfloat16"} <= set(predictors):
-            root = args.data_root or default_data_root()
-            agree, n = _agreement(predictors["float32"], predictors["bfloat16"], root, args.agree_frames)
-            print(f"  bf16 vs float32 argmax (segnet path): {100 * agree:.3f}% of pixels agree on {n} CamVid test frames"
-                  + ("  [random-init weights]" if weights.startswith("random") else ""))
-            results.append({"model": label, "weights": weights, "agreement_bf16_fp32": agree, "agreement_frames": n})
+        print(f"\n{label}: weights {weights}, input_scale {ckpt.get('input_scale', 1.0)}, {h}x{w}")
+        print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x eager':>9}{'agree':>9}")
+        reference, eager = None, None
+        for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16):
+            batch = predictor.to_tensor([image])
+            wall, cpu_s = _time(lambda: predictor.logits(batch), args.frames)  # noqa: B023
+            labels = [predictor.predict([f])[0] for f in test]
+            if reference is None and path in ("eager", "torch") and prec == "float32":
+                reference = labels
+            agree = float(np.mean([np.mean(a == b) for a, b in zip(labels, reference)])) if test and reference else None
+            eager = wall if path == "eager" else eager
+            speedup = eager / wall if eager else None
+            print(f"  {path:<15}{prec:<10}{wall:>9.3f}{cpu_s:>13.3f}{speedup or 0:>8.2f}x"
+                  f"{'' if agree is None else f'{100 * agree:>8.2f}%'}", flush=True)
+            record = {"model": label, "weights": weights, "path": path, "backend": predictor.backend_name,
+                      "precision": prec, "seconds_per_frame": wall, "frames_per_second": 1 / wall,
+                      "cpu_seconds_per_frame": cpu_s, "speedup_vs_eager": speedup,
+                      "agreement_with_torch_float32": agree, "agreement_frames": len(test)}
+            if (path, prec) == default:
+                record["default"] = True
+            results.append(record)
     print(f"\nload average at end (1/5/15 min): {_load()}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,8 @@ def add_model_options(parser: argparse.ArgumentParser, batch_size: int = 1) -> N
                         help="auto: bf16 on CUDA and AMX CPUs, else float32; off: float32")
     parser.add_argument("--tta", default="none", choices=["none", "flip"], help="flip: average with the mirrored frame")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino", "onnxruntime"],
-                        help="runtime: auto = torch for a .pt, OpenVINO for an exported .xml/.onnx; "
-                        "onnxruntime for an .onnx (see segnet export)")
+                        help="runtime: auto = on a CPU, OpenVINO (a .pt is converted once and cached in "
+                        "~/.cache/segnet), on CUDA torch; torch; openvino; onnxruntime (an exported .onnx)")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

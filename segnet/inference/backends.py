@@ -125,7 +125,8 @@ class OpenVINOBackend:
         self.core = ov.Core()
         self.path = Path(path)
         self.model = self.core.read_model(str(self.path)) if self.path.suffix == ".onnx" else _read_openvino(self.path)
-        self.config = {"PERFORMANCE_HINT": "LATENCY"}
+        # as many threads as torch uses (its default: the physical cores; `bench --threads`)
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
         if precision_hint:
             self.config["INFERENCE_PRECISION_HINT"] = precision_hint
         # A float32 IR runs at the CPU plugin's inference precision (bf16 on AMX CPUs unless "f32")
@@ -160,7 +161,9 @@ class OnnxRuntimeBackend:
         import onnxruntime as ort
 
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()  # as torch and OpenVINO
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise SegnetError(f"{path}: ONNX Runtime cannot load it ({_first_line(exc)})") from exc
         self.input = self.session.get_inputs()[0].name
