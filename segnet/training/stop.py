@@ -49,8 +49,8 @@ def interrupted_message(run_dir: Path | None, resumable: bool) -> str:
 class StopSignals:
     """Install with ``with StopSignals(run_dir) as stop:``; ``stop.armed = True`` once the loop runs."""
 
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: Path | None = None):
+        self.run_dir = Path(run_dir) if run_dir is not None else None  # set once known, before arming
         self.requested: int | None = None  # the signal number, once one arrived
         self.armed = False  # False: set-up, a signal raises KeyboardInterrupt at once
         self._pid = os.getpid()

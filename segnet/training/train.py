@@ -49,17 +49,20 @@ def train(cfg, command: str = "") -> dict:
     started = time.monotonic()
     info, device = distributed.init_distributed(cfg.device)
     created = None  # the first folder of the run directory's path this call creates
+    # installed before the run directory exists: a SIGTERM in set-up removes it like any failure
+    stop = StopSignals()
     try:
-        run_dir = _shared_run_dir(cfg, info).absolute()
-        if info.is_main:
-            if (run_dir / "last.pt").exists():
-                raise SegnetError(f"{run_dir} already holds a run (last.pt): resume it, or choose another run_dir")
-            cfg.run_dir = str(run_dir)
-            _absolute_paths(cfg)
-            created = _first_missing(run_dir)
-            save_config(cfg, run_dir)
-        distributed.barrier()
-        with StopSignals(run_dir) as stop:
+        with stop:
+            run_dir = _shared_run_dir(cfg, info).absolute()
+            stop.run_dir = run_dir
+            if info.is_main:
+                if (run_dir / "last.pt").exists():
+                    raise SegnetError(f"{run_dir} already holds a run (last.pt): resume it, or choose another run_dir")
+                cfg.run_dir = str(run_dir)
+                _absolute_paths(cfg)
+                created = _first_missing(run_dir)
+                save_config(cfg, run_dir)
+            distributed.barrier()
             trainer = Trainer(cfg, run_dir, info, device, command=command, started=started, stop=stop)
             return trainer.fit()
     except BaseException:

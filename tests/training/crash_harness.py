@@ -5,8 +5,9 @@
 Environment (each optional):
     SLOW_FSYNC=0.3                  os.fsync sleeps first: checkpoint writes become wide windows
     SIGNAL_AT=where:N:SIGNAME:to    send SIGNAME from *inside* the N-th call of ``where``:
-                                    step (optimizer.step), backward (a gradient hook, mid-backward)
-                                    or validate (a validation forward); ``to`` is process or group
+                                    setup (the trainer reading its data, before any step), step
+                                    (optimizer.step), backward (a gradient hook, mid-backward) or
+                                    validate (a validation forward); ``to`` is process or group
     MARK_AT=where:N:path:seconds    in the N-th call of ``where``, create ``path`` and sleep
 """
 
@@ -51,9 +52,10 @@ def _install(actions):
     import torch
 
     import segnet.models
+    import segnet.training.trainer as trainer
     import segnet.training.validation as validation
 
-    calls = {"step": 0, "backward": 0, "validate": 0}
+    calls = {"setup": 0, "step": 0, "backward": 0, "validate": 0}
 
     def fire(where):
         calls[where] += 1
@@ -87,6 +89,13 @@ def _install(actions):
         return real_forward(*args, **kwargs)
 
     validation.forward_logits = forward_logits
+    real_train_data = trainer.TrainData
+
+    def train_data(*args, **kwargs):
+        fire("setup")
+        return real_train_data(*args, **kwargs)
+
+    trainer.TrainData = train_data
 
 
 if __name__ == "__main__":

@@ -254,6 +254,15 @@ def test_signal_from_inside_a_step_stops_after_it_and_resumes_exactly(
     resume_to_the_end(run_dir, references(workers, 3), epochs=3)
 
 
+def test_signal_during_set_up_stops_at_once_and_leaves_no_run_directory(camvid_root, tmp_path):
+    run_dir = tmp_path / "runs" / "run"
+    config = recipe(tmp_path / "recipe.yaml", camvid_root, run_dir, workers=2)
+    proc = start("train", "--config", config, SIGNAL_AT="setup:1:SIGTERM:group")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip() == "segnet: interrupted", err
+    assert not (tmp_path / "runs").exists()  # nothing to resume: the run directory it created is gone
+
+
 def test_second_signal_during_the_save_exits_at_once(references, camvid_root, tmp_path):
     run_dir = tmp_path / "run"
     config = recipe(tmp_path / "recipe.yaml", camvid_root, run_dir, epochs=3)
