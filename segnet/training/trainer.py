@@ -228,6 +228,8 @@ class Trainer:
         batches = self.train_data.epoch(scfg, self.stage_index, epoch)
         for _ in range(skip):
             next(batches)
+            if self._stop_requested():  # nothing trained since last.pt: it already holds this point
+                raise TrainingInterrupted(self.run_dir, resumable=True)
         if rng is not None and skip > 0:
             set_rng_state(rng)
         self.progress = EpochProgress.resumed(skip, partial)

@@ -212,6 +212,30 @@ def test_val_bn_batch_scores_with_batch_statistics_and_leaves_the_model_untouche
     assert states["batch"][1] != states["running"][1]
 
 
+def test_stop_while_a_resume_re_reads_its_batches_keeps_last_pt(camvid_root, tmp_path, monkeypatch):
+    """A signal before the first step of a resumed epoch: nothing to save, last.pt stays as it was."""
+    import signal as signals
+
+    from segnet.training.batches import TrainData
+    from segnet.training.stop import TrainingInterrupted
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(camvid_root, run_dir, "debug.interrupt_at_step=3"))  # epoch 2, one batch in
+    before = (run_dir / "last.pt").read_bytes()
+    real_epoch = TrainData.epoch
+
+    def epoch_then_signal(self, *args):
+        for batch in real_epoch(self, *args):
+            os.kill(os.getpid(), signals.SIGINT)  # the handler only sets the flag
+            yield batch
+
+    monkeypatch.setattr(TrainData, "epoch", epoch_then_signal)
+    with pytest.raises(TrainingInterrupted):
+        resume(run_dir, ["debug.interrupt_at_step=null"])
+    assert (run_dir / "last.pt").read_bytes() == before
+
+
 def test_nan_loss_stops_with_one_line_and_keeps_last_good(camvid_root, tmp_path, capsys):
     run_dir = tmp_path / "run"
     argv = ["train", "--config", str(Path(__file__).parents[2] / "configs" / "fc_densenet56.yaml"),
