@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from segnet.inference.bundled import resolve_checkpoint
-    from segnet.inference.evaluate import evaluate, format_table, write_report
+    from segnet.inference.evaluate import dataset_name, evaluate, format_table, write_report
     from segnet.paths import default_data_root
 
     if args.protocol == "paper" and (args.bn is not None or args.batch_size is not None):
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                       bn=args.bn or "running", protocol=args.protocol, progress=sys.stderr.isatty())
     write_report(result, out)
     s = result["settings"]
-    print(f"{result['model_name']} on CamVid {result['split']} ({result['num_images']} images; {s['precision']}, "
+    print(f"{result['model_name']} on {dataset_name(result)} {result['split']} ({result['num_images']} images; {s['precision']}, "
           f"tta {s['tta']}, protocol {s['protocol']}: bn {s['bn']}, batch {s['batch_size']}, "
           f"input_scale {s['input_scale']:g})")
     print(format_table(result))

@@ -1,4 +1,4 @@
-"""Per-class IoU, mIoU and accuracies of a checkpoint on a CamVid split.
+"""Per-class IoU, mIoU and accuracies of a checkpoint on a dataset split (CamVid, or any folder with a classes.yaml).
 
 Outputs (all or nothing, see segnet.inference.staging): ``metrics.json``, ``per_class_iou.csv``
 and ``confusion_matrix.png`` (row-normalised). Both protocols ignore void pixels and sum
@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from segnet.data.camvid import find_pairs, read_pair
-from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID
+from segnet.data.classes import DatasetClasses, load_classes
 from segnet.core.forward import BN_MODES, use_batch_statistics
 from segnet.core.metrics import SegmentationMetrics
 from segnet.inference.predictor import Predictor
@@ -63,19 +63,20 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         raise SegnetError(f"--bn must be one of {', '.join(BN_MODES)}, got '{bn}'")
     if batch_size < 1:
         raise SegnetError(f"--batch-size must be >= 1, got {batch_size}")
-    num_classes = int(ckpt.get("num_classes", NUM_CLASSES))
-    if num_classes != NUM_CLASSES:
-        raise SegnetError(f"{source}: model has {num_classes} classes, CamVid has {NUM_CLASSES}")
+    classes, trained = load_classes(data_root), DatasetClasses.from_checkpoint(ckpt, source)
+    if trained.names != classes.names:
+        raise SegnetError(f"{source}: model has {trained.num_classes} classes ({', '.join(trained.names)}), the data "
+                          f"at {data_root} has {classes.num_classes} ({', '.join(classes.names)})")
     # Batch statistics need the module tree as trained: no folded/buffered inference path.
     predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"))
     if bn == "batch":
         use_batch_statistics(predictor.model)
     pairs = find_pairs(data_root, split)
-    metrics = SegmentationMetrics(NUM_CLASSES, VOID_ID, device=predictor.device)
+    metrics = SegmentationMetrics(classes.num_classes, classes.void_id, device=predictor.device)
     start = time.perf_counter()
     with tqdm(total=len(pairs), desc=f"evaluate {split}", unit="img", disable=not progress, dynamic_ncols=True) as bar:
         for first in range(0, len(pairs), batch_size):
-            images, labels = zip(*(read_pair(*pair) for pair in pairs[first:first + batch_size]))
+            images, labels = zip(*(read_pair(*pair, classes) for pair in pairs[first:first + batch_size]))
             if len({i.shape for i in images}) > 1:  # frames of other sizes: one at a time
                 for image, label in zip(images, labels):
                     metrics.update(predictor.logits(predictor.to_tensor([image])), _target(label, predictor.device))
@@ -89,7 +90,7 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         "split": split,
         "data_root": str(data_root),
         "num_images": len(pairs),
-        **summarize(metrics, list(ckpt.get("class_names") or CLASS_NAMES)),
+        **summarize(metrics, list(classes.names)),
         "settings": {"protocol": protocol, "protocol_source": paper["source"] if paper else "PyTorch eval mode",
                      "tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
                      "precision": predictor.precision, "input_scale": predictor.input_scale},
@@ -136,8 +137,14 @@ def write_metrics_files(result: dict[str, Any], stage: Staging, title: str | Non
         for i, name in enumerate(result["class_names"]):
             iou, acc = result["per_class_iou"][name], result["per_class_accuracy"][name]
             writer.writerow([i, name, "" if math.isnan(iou) else f"{iou:.6f}", "" if math.isnan(acc) else f"{acc:.6f}"])
-    title = title or f"{result['model_name']} on CamVid {result['split']} (mIoU {100 * result['miou']:.1f})"
+    miou = f"mIoU {100 * result['miou']:.1f}"
+    title = title or f"{result['model_name']} on {dataset_name(result)} {result['split']} ({miou})"
     confusion_matrix_figure(result["confusion_matrix"], result["class_names"], stage.path("confusion_matrix.png"), title)
+
+
+def dataset_name(result: dict[str, Any]) -> str:
+    """The data root's folder name (``CamVid`` for data/CamVid), for titles and headers."""
+    return Path(result.get("data_root") or "CamVid").name
 
 
 def format_table(result: dict[str, Any]) -> str:
