@@ -174,19 +174,24 @@ def _show(frame: np.ndarray) -> bool:
     return key in (ord("q"), 27) or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
-
-
 @contextlib.contextmanager
-def _signals_stop(live: bool) -> Iterator[None]:
+def _signals_stop(reader: VideoReader, stop: dict[str, str]) -> Iterator[None]:
     """While a live source runs, SIGINT (Ctrl-C) and SIGTERM (a service manager's stop) end it
-    like the end of the stream: installed here because a job started in the background gets
-    SIGINT ignored, and SIGTERM would otherwise kill the process with the video unfinished."""
-    if not live or threading.current_thread() is not threading.main_thread():
+    like the end of the stream, after the frame in hand is finished (its video frame and its
+    label files, never half of them); a second signal interrupts at once. Installed here
+    because a job started in the background gets SIGINT ignored, and SIGTERM would otherwise
+    kill the process with the video unfinished."""
+    if not reader.live or threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def request(signum, frame) -> None:
+        if stop:
+            raise KeyboardInterrupt
+        stop["reason"] = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        reader.request_stop()
+
+    saved = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -197,13 +202,13 @@ def _signals_stop(live: bool) -> Iterator[None]:
 def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, options: OutputOptions,
                   on_frames: Callable[[np.ndarray], None] | None = None, progress: bool = True) -> dict[str, Any]:
     """Overlay video of a file, camera or stream into the stage; ``on_frames(ids [N,H,W])`` sees
-    every prediction. A live source stops on Ctrl-C keeping what was segmented (``stopped``)."""
+    every prediction. A live source stops on Ctrl-C or SIGTERM keeping what was segmented (``stopped``)."""
     item = item if isinstance(item, Input) else Input(Path(item), "video", Path(item).stem)
     painter, legend = Painter(predictor, options.opacity), options.legend is not False
-    frames, written, stopped = 0, 0, None
+    frames, written, stopped, signalled = 0, 0, None, {}
     if options.save_frames and isinstance(stage, OutputStage):
         stage.replace_whole(f"{item.name}_frames")
-    with VideoReader(item.source) as reader, _signals_stop(reader.live):
+    with VideoReader(item.source) as reader, _signals_stop(reader, signalled):
         width, height = reader.size
         size = (2 * width if options.with_input else width, height)
         total = min(filter(None, (reader.frame_count, options.max_frames)), default=None)
@@ -231,15 +236,12 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
                         if options.show and _show(out):
                             stopped = "the viewer window"
                     bar.update(len(batch))
-                    if stopped:
+                    if stopped or signalled:
                         break
-            except KeyboardInterrupt as exc:
-                if not reader.live:
-                    raise
-                stopped = str(exc) or "Ctrl-C"
             finally:
                 if options.show:
                     cv2.destroyAllWindows()
+            stopped = stopped or signalled.get("reason")
         seconds = time.perf_counter() - start
     return {"input": item.label, "output": Path(writer.path).relative_to(stage.root).as_posix(), "codec": writer.codec,
             "browser_playable": writer.browser_playable, "frames": frames, "fps": reader.fps, "seconds": seconds,

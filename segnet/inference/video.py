@@ -104,11 +104,15 @@ class VideoReader:
     def __iter__(self) -> Iterator[np.ndarray]:
         frame = self._first
         self._first = None
-        while frame is not None:
+        while frame is not None and not self._stop.is_set():
             yield _to_rgb(frame)
             ok, frame = self.capture.read()
             if not ok:
                 frame = None
+
+    def request_stop(self) -> None:
+        """End the frames as if the source had ended (safe from a signal handler)."""
+        self._stop.set()
 
     def frames(self) -> Iterator[tuple[int, np.ndarray]]:
         """(index in the source, RGB frame). A real-time source is read by a thread that keeps
@@ -142,9 +146,9 @@ class VideoReader:
         last = 0
         while True:
             with ready:
-                while newest[0] == last and not newest[2]:
-                    ready.wait(0.5)  # a timeout keeps Ctrl-C responsive
-                if newest[0] == last:
+                while newest[0] == last and not newest[2] and not self._stop.is_set():
+                    ready.wait(0.5)  # a timeout lets request_stop() end the wait
+                if newest[0] == last or self._stop.is_set():
                     return
                 last, frame = newest[0], newest[1]
             yield last, _to_rgb(frame)

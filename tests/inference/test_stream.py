@@ -70,10 +70,11 @@ def test_max_frames_stops_a_stream(served, tiny_model_ckpt, tmp_path, video_help
 
 
 class _InterruptAfter:
-    """A predictor stand-in that raises KeyboardInterrupt (as Ctrl-C does) at its call number ``n``."""
+    """A predictor stand-in that is interrupted at its call number ``n``: by a SIGINT to this
+    process (``signal_it``, as Ctrl-C does) or by KeyboardInterrupt raised there."""
 
-    def __init__(self, predictor: Predictor, n: int):
-        self.predictor, self.n, self.calls = predictor, n, 0
+    def __init__(self, predictor: Predictor, n: int, signal_it: bool = True):
+        self.predictor, self.n, self.calls, self.signal_it = predictor, n, 0, signal_it
 
     def __getattr__(self, name):
         return getattr(self.predictor, name)
@@ -81,24 +82,29 @@ class _InterruptAfter:
     def predict(self, frames: list[np.ndarray]) -> np.ndarray:
         self.calls += 1
         if self.calls == self.n:
-            raise KeyboardInterrupt
+            if not self.signal_it:
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # mid-batch: the batch is still finished
         return self.predictor.predict(frames)
 
 
 def test_ctrl_c_on_a_stream_keeps_what_was_segmented(served, tiny_model_ckpt, tmp_path, video_helpers):
+    before = signal.getsignal(signal.SIGINT)
     predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=3)
     out = tmp_path / "out"
     inputs = collect_inputs([f"{served}/clip.avi"], save_frames=True)
     summary = run_predict(predictor, inputs, out, OutputOptions(batch_size=2, save_frames=True), progress=False)
     (video,) = summary["videos"]
-    assert video["stopped"] == "Ctrl-C" and video["frames"] == 4
-    assert len(video_helpers.read(out / video["output"])) == 4  # finalised: a player reads every frame
-    assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == [f"{i:06d}_labels.png" for i in range(4)]
+    assert video["stopped"] == "Ctrl-C" and video["frames"] == 6
+    assert len(video_helpers.read(out / video["output"])) == 6  # finalised: a player reads every frame
+    assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == [f"{i:06d}_labels.png" for i in range(6)]
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
 
 
 def test_ctrl_c_on_a_file_writes_nothing(tiny_model_ckpt, clip, tmp_path):
-    predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=2)
+    predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=2,
+                                signal_it=False)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         run_predict(predictor, collect_inputs([str(clip)]), out, OutputOptions(), progress=False)
@@ -192,5 +198,6 @@ def test_a_signal_stops_a_stream_keeping_a_finished_video(sig, tiny_model_ckpt, 
     assert proc.returncode == 0 and "Traceback" not in stderr, (stdout, stderr)
     assert f"stopped by {'Ctrl-C' if sig == signal.SIGINT else 'SIGTERM'}" in stdout
     labels = sorted((out / "long_frames").glob("*_labels.png"))
-    assert 1 <= len(labels) < 120
+    colors = sorted((out / "long_frames").glob("*_color.png"))
+    assert 1 <= len(labels) == len(colors) < 120  # whole frames only, wherever the signal landed
     assert len(video_helpers.read(next(out.glob("long_overlay.*")))) == len(labels)
