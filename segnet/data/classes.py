@@ -100,22 +100,27 @@ class DatasetClasses:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], source: str = "checkpoint") -> DatasetClasses:
-        """The classes a checkpoint records (older checkpoints without names: CamVid's)."""
-        num_classes = int(ckpt.get("num_classes", CAMVID.num_classes))
-        names = list(ckpt.get("class_names") or [])
-        if not names and num_classes == CAMVID.num_classes:
-            return CAMVID
-        palette = [tuple(int(v) for v in row) for row in ckpt.get("palette") or []]
-        if len(names) != num_classes or len(palette) < num_classes:
-            raise SegnetError(
-                f"{source}: {num_classes} classes but {len(names)} class names and {len(palette)} palette colours"
+        """The classes a checkpoint records; entries older checkpoints lack are CamVid's when the
+        class count is CamVid's, and an error naming ``source`` otherwise."""
+        try:
+            num_classes = int(ckpt.get("num_classes", CAMVID.num_classes))
+            names = tuple(ckpt.get("class_names") or ())
+            palette = [tuple(int(v) for v in row) for row in ckpt.get("palette") or ()]
+            if num_classes == CAMVID.num_classes:
+                names = names or CAMVID.names
+                palette = palette if len(palette) >= num_classes else [*CAMVID.colors, CAMVID.ignore_color]
+            if len(names) != num_classes or len(palette) < num_classes:
+                raise SegnetError(f"{num_classes} classes but {len(names)} class names and {len(palette)} palette colours")
+            return cls(
+                names=names, colors=tuple(palette[:num_classes]),
+                ignore_index=int(ckpt.get("ignore_index", num_classes)),
+                ignore_name=str(ckpt.get("ignore_name", CAMVID.ignore_name if names == CAMVID.names else "void")),
+                ignore_color=tuple(palette[num_classes]) if len(palette) > num_classes else (0, 0, 0),
             )
-        return cls(
-            names=tuple(names), colors=tuple(palette[:num_classes]),
-            ignore_index=int(ckpt.get("ignore_index", num_classes)),
-            ignore_name=str(ckpt.get("ignore_name", "void")),
-            ignore_color=palette[num_classes] if len(palette) > num_classes else (0, 0, 0),
-        )
+        except SegnetError as exc:
+            raise SegnetError(f"{source}: {str(exc).removeprefix('classes: ')}") from None
+        except (TypeError, ValueError):
+            raise SegnetError(f"{source}: malformed num_classes, class_names or palette entry") from None
 
     def to_checkpoint(self) -> dict[str, Any]:
         """The plain entries a checkpoint stores for these classes (see docs/DESIGN.md)."""

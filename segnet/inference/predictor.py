@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from segnet.core.checkpoint import model_from_checkpoint
 from segnet.core.device import resolve_amp, resolve_device
-from segnet.data.classes import NUM_CLASSES, PALETTE
+from segnet.core.model_card import ModelCard
 from segnet.errors import SegnetError
 from segnet.inference.backends import (BACKENDS, CPU_DEFAULT_PRECISION, OnnxRuntimeBackend, OpenVINOBackend, TorchBackend, cache_dir,
                                       cached_openvino, default_runtime)
@@ -53,10 +53,9 @@ class Predictor:
             raise SegnetError(f"unknown --tta '{tta}' (use flip)")
         if backend not in BACKENDS:
             raise SegnetError(f"unknown --backend '{backend}' (use {', '.join(BACKENDS)})")
-        self.num_classes = int(ckpt.get("num_classes", NUM_CLASSES))
-        self.class_names = list(ckpt.get("class_names") or [])
-        self.palette = _palette(ckpt, self.num_classes, source)
-        self.input_scale = float(ckpt.get("input_scale", 1.0) or 1.0)
+        self.card = ModelCard.from_checkpoint(ckpt, source)  # classes and preprocessing, read in one place
+        self.num_classes, self.class_names = self.card.classes.num_classes, list(self.card.classes.names)
+        self.palette, self.input_scale = self.card.classes.palette, self.card.input_scale
         self.tiles, self.max_pixels, self.tile = tiles, max_pixels, tile
         self.model = None  # the torch module, for the torch backend
         if not ckpt.get("exported") and backend in ("auto", "openvino") and fused:
@@ -81,7 +80,7 @@ class Predictor:
             self.backend = TorchBackend(self.model, dev, resolve_amp(amp, dev), channels_last)
         self.device = self.backend.device
         self.amp_dtype = getattr(self.backend, "amp_dtype", None)
-        norm = ckpt.get("normalization") or {}
+        norm = self.card.normalization
         self.mean = torch.tensor(norm.get("mean", (0.0, 0.0, 0.0)), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(norm.get("std", (1.0, 1.0, 1.0)), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
 
@@ -159,12 +158,3 @@ def _exported_backend(exported: dict[str, str], precision: str, backend: str, de
         raise SegnetError("OpenVINO is not installed: pip install openvino")
     hint = "f32" if amp == "off" else "bf16" if amp == "bf16" else None
     return OpenVINOBackend(path, precision, hint, cache_dir() / "compiled")
-
-
-def _palette(ckpt: dict[str, Any], num_classes: int, source: str) -> np.ndarray:
-    palette = np.asarray(ckpt.get("palette") or PALETTE, dtype=np.uint8)
-    if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) < num_classes:
-        if num_classes <= len(PALETTE) - 1:
-            return PALETTE
-        raise SegnetError(f"{source}: palette has {len(palette)} colours for {num_classes} classes")
-    return palette
