@@ -65,11 +65,11 @@ class Model:
                  amp: str = "auto", tta: str | None = None, backend: str = "auto"):
         from segnet.inference.predictor import Predictor
 
-        self.card = ModelCard.from_checkpoint(ckpt, source)
         self.source = str(source)
         self.amp, self.tta, self._backend = amp, tta, backend  # evaluate builds its own runner with these
         self._ckpt = ckpt  # evaluate and export work on the checkpoint dict
         self._predictor = Predictor(ckpt, self.source, device=device, amp=amp, tta=tta, backend=backend)
+        self.card: ModelCard = self._predictor.card
 
     @property
     def classes(self) -> DatasetClasses:

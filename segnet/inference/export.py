@@ -25,6 +25,7 @@ import torch
 
 from segnet.core.atomic import atomic_write
 from segnet.core.checkpoint import model_from_checkpoint
+from segnet.core.model_card import ModelCard
 from segnet.errors import SegnetError
 
 FORMATS = ("onnx", "openvino")
@@ -80,14 +81,14 @@ def export_metadata(ckpt: dict[str, Any], model: torch.nn.Module, precision: str
     from segnet.inference.tiling import size_rule
 
     multiple, min_size = size_rule(model)
-    meta = {k: v for k, v in (ckpt.get("meta") or {}).items() if k in ("command", "test_miou", "architecture")}
+    card = ModelCard.from_checkpoint(ckpt)
+    classes = card.classes.to_checkpoint()
+    meta = {k: v for k, v in card.meta.items() if k in ("command", "test_miou", "architecture")}
     return {
-        "model_name": ckpt["model_name"],
-        "num_classes": int(ckpt.get("num_classes", 11)),
-        "class_names": list(ckpt.get("class_names") or []),
-        "palette": [list(map(int, c)) for c in ckpt.get("palette") or []],
-        "input_scale": float(ckpt.get("input_scale", 1.0) or 1.0),
-        "normalization": ckpt.get("normalization") or {"mean": [0.0] * 3, "std": [1.0] * 3},
+        "model_name": card.model_name,
+        **{k: classes[k] for k in ("num_classes", "class_names", "palette")},
+        "input_scale": card.input_scale,
+        "normalization": card.normalization,
         "input": "RGB scaled to [0, 1], then (x - mean) / std, resized by input_scale",
         "size_multiple": multiple,
         "min_size": min_size,
