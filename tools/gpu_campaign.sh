@@ -3,6 +3,7 @@
 #
 #   tools/gpu_campaign.sh prepare                      # HERE, once: .whl/ (wheels) and .camvid/ (CamVid, JPEG q90)
 #   tools/gpu_campaign.sh run RECIPE [key=value ...]   # THERE: install wheels, link CamVid, train one chunk
+#   tools/gpu_campaign.sh stage                        # THERE: wheels -> /tmp/site, .camvid -> /tmp/campaign_data
 #
 # The device machine has torch, torchvision, timm, torchmetrics, OpenCV, matplotlib, tensorboard and
 # tqdm; segmentation-models-pytorch, albumentations and omegaconf travel as wheels in .whl/ (carry it).
@@ -12,9 +13,13 @@
 # `run` writes into $OUT: last.pt (index) + its shard files (checkpoint.shard_mb, each under the 16 MiB
 # a returned file may have), metrics.csv and train.log. To continue, copy those files into .state/
 # here, carry .state too, and call `run` again with the same recipe: it resumes from .state/last.pt.
+# What travels is at most 64 MiB per call: FC-DenseNet103's state (75 MB with RMSprop) cannot travel
+# together with .camvid (train+val 26 MB) and .whl (8 MB). So `stage` copies data and wheels out of the
+# repository copy on a first call; a next call on the same warm machine (within its idle time) then
+# carries only .state, and `run` finds /tmp/site and /tmp/campaign_data.
 #
 # Environment: OUT (required for run), CHUNK_MINUTES (8), SHARD_MB (15), STATE (.state), PYTHON (python3),
-# DATA (.camvid if present, else data/CamVid).
+# DATA (.camvid if present, else /tmp/campaign_data if present, else data/CamVid).
 #
 # Dry run on a CPU (tiny model, seconds; see docs/results/training.md "GPU campaign"):
 #   OUT=/tmp/campaign CHUNK_MINUTES=0.05 SHARD_MB=0.05 PYTHON=.venv/bin/python tools/gpu_campaign.sh run \
@@ -51,17 +56,30 @@ EOF
     du -sh .whl .camvid
 }
 
-run() {
-    local recipe=$1; shift
-    : "${OUT:?set OUT to the folder whose files come back}"
-    local chunk=${CHUNK_MINUTES:-8} shard=${SHARD_MB:-15} state=${STATE:-.state}
-    local data=${DATA:-$([ -d .camvid ] && echo .camvid || echo data/CamVid)}
-    data=$(cd "$data" && pwd)
-    mkdir -p "$OUT"
+install_wheels() {
+    [ -d /tmp/site ] && export PYTHONPATH=/tmp/site
     if ! "$PYTHON" -c "import segmentation_models_pytorch, albumentations, omegaconf" 2>/dev/null; then
         "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
         export PYTHONPATH=/tmp/site
     fi
+}
+
+stage() {
+    install_wheels
+    [ -d .camvid ] && { rm -rf /tmp/campaign_data; cp -r .camvid /tmp/campaign_data; }
+    du -sh /tmp/site /tmp/campaign_data 2>/dev/null || true
+}
+
+run() {
+    local recipe=$1; shift
+    : "${OUT:?set OUT to the folder whose files come back}"
+    local chunk=${CHUNK_MINUTES:-8} shard=${SHARD_MB:-15} state=${STATE:-.state} data=${DATA:-}
+    if [ -z "$data" ]; then
+        for data in .camvid /tmp/campaign_data data/CamVid; do [ -d "$data" ] && break; done
+    fi
+    data=$(cd "$data" && pwd)
+    mkdir -p "$OUT"
+    install_wheels
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
     [ -e data/CamVid ] || ln -s "$data" data/CamVid
     local run_dir=runs/campaign common=(max_minutes="$chunk" checkpoint.shard_mb="$shard" data.root="$data")
@@ -96,6 +114,7 @@ run() {
 
 case "${1:-}" in
     prepare) prepare ;;
+    stage) stage ;;
     run) shift; [ $# -ge 1 ] || { echo "usage: $0 run RECIPE [key=value ...]" >&2; exit 2; }; run "$@" ;;
-    *) echo "usage: $0 prepare | run RECIPE [key=value ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 prepare | stage | run RECIPE [key=value ...]" >&2; exit 2 ;;
 esac
