@@ -272,6 +272,8 @@ def validate_config(cfg: DictConfig) -> None:
     _check(0 <= lo.label_smoothing < 1, "loss.label_smoothing", lo.label_smoothing, "must be in [0, 1)")
     _check(not lo.final_only_last_epoch or bool(cfg.model.options.get("deep_supervision")),
            "loss.final_only_last_epoch", lo.final_only_last_epoch, "needs model.options.deep_supervision=true")
+    _check("num_classes" not in cfg.model.options, "model.options.num_classes", cfg.model.options.get("num_classes"),
+           "the class count comes from the dataset: classes.yaml at data.root (data/README.md)")
     if not any(cfg[s].enabled and cfg[s].epochs > 0 for s in STAGES):
         stage = next((s for s in STAGES if cfg[s].enabled), "train")  # name the key that stops it
         key, value = (f"{stage}.epochs", cfg[stage].epochs) if cfg[stage].enabled else (f"{stage}.enabled", False)

@@ -57,6 +57,7 @@ def test_quick_cpu_inherits_and_overrides():
         ("val_every=0", ["val_every"]),
         ("loss.final_only_last_epoch=true", ["loss.final_only_last_epoch", "deep_supervision"]),
         ("epochs", ["key=value"]),
+        ("model.options.num_classes=3", ["model.options.num_classes", "classes.yaml at data.root"]),
     ],
 )
 def test_bad_values_name_the_key(override, words):
