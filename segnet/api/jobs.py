@@ -47,13 +47,15 @@ class EvaluationResult:
 
 
 def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLike | None = None,
-             split: str = "test", batch_size: int = 2, bn: str = "running", progress: bool = False) -> EvaluationResult:
+             split: str = "test", batch_size: int = 2, bn: str = "running", protocol: str = "standard",
+             progress: bool = False) -> EvaluationResult:
     """Per-class IoU, mIoU, accuracies and confusion matrix of ``model`` on a split of a dataset.
 
     ``model``: a Model, or anything ``load_model`` takes. ``data_root``: a folder in the SegNet
     layout (default: $SEGNET_DATA_ROOT or data/CamVid). ``split``: "test", "val", "train" or
     "trainval". ``bn="batch"`` normalises with each test batch's statistics (the official
-    FC-DenseNet evaluation); "running" uses the stored ones.
+    FC-DenseNet evaluation); "running" uses the stored ones. ``protocol="paper"`` takes BatchNorm
+    mode and batch size from the paper's own evaluation of this architecture.
     """
     from segnet.inference.evaluate import evaluate as run_evaluation
     from segnet.paths import default_data_root
@@ -61,7 +63,7 @@ def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLi
     model = _model(model)
     report = run_evaluation(model._ckpt, model.source, data_root or default_data_root(), split=split,
                             batch_size=batch_size, device=str(model.device), amp=model.amp, tta=model.tta,
-                            bn=bn, progress=progress)
+                            bn=bn, protocol=protocol, progress=progress)
     return EvaluationResult(
         miou=report["miou"], per_class_iou=dict(report["per_class_iou"]), pixel_accuracy=report["pixel_accuracy"],
         mean_class_accuracy=report["mean_class_accuracy"], confusion=np.asarray(report["confusion_matrix"], dtype=np.int64),
