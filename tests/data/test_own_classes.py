@@ -79,6 +79,9 @@ def test_labels_map_ignore_255_to_the_void_id(own_root, tmp_path):
     raw = np.array(Image.open(own_root / "trainannot" / "train0.png"))
     assert Image.open(own_root / "trainannot" / "train0.png").mode == "P" and (raw == 255).any()
     np.testing.assert_array_equal(read_label(own_root / "trainannot" / "train0.png", classes) == 3, raw == 255)
+    ids = np.array([[0, 1], [2, 3]], np.uint8)  # a colour label map in the dataset's own colours, void black
+    cv2.imwrite(str(tmp_path / "colour.png"), cv2.cvtColor(classes.palette[ids], cv2.COLOR_RGB2BGR))
+    np.testing.assert_array_equal(read_label(tmp_path / "colour.png", classes), ids)
     cv2.imwrite(str(tmp_path / "bad.png"), np.full((4, 4), 7, np.uint8))
     with pytest.raises(segnet.SegnetError, match=r"bad.png: label value 7 is neither a class id 0..2 nor the ignore index 255"):
         read_label(tmp_path / "bad.png", classes)
