@@ -158,6 +158,10 @@ def test_export_writes_onnx_with_the_classes(model, crops, tmp_path):
     (logits,) = session.run(None, {"image": (image.transpose(2, 0, 1)[None] / 255.0).astype(np.float32)})
     agree = (logits[0].argmax(0) == model.predict(image)).mean()
     assert agree > 0.99, agree  # float rounding may flip a near-tie pixel
+    exported = segnet.load_model(path, backend="onnxruntime")  # an exported file is a model source too
+    assert exported.classes == CAMVID and (exported.predict(image) == model.predict(image)).mean() > 0.99
+    with pytest.raises(segnet.SegnetError, match="already an exported model"):
+        segnet.export(exported, tmp_path / "again.onnx")
     with pytest.raises(segnet.SegnetError, match="unknown export format 'tflite'"):
         segnet.export(model, tmp_path / "m.tflite", format="tflite")
 

@@ -125,4 +125,6 @@ def export(model: Model | str | os.PathLike | None, path: str | os.PathLike, for
     if format not in FORMATS:
         raise SegnetError(f"unknown export format {format!r} (supported: {', '.join(FORMATS)})")
     model = _model(model)
+    if "model" not in model._ckpt:  # an exported .onnx/.xml has a graph, not the weights export needs
+        raise SegnetError(f"{model.source} is already an exported model; export from its .pt checkpoint")
     return export_onnx(model._ckpt, path, source=model.source)
