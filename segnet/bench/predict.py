@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: the data root)")
     parser.add_argument("--size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"))
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--calibration-frames", type=int, default=None,
+                        help="INT8 calibration frames (default: segnet's); speed does not depend on it")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
 
 
@@ -81,7 +83,7 @@ def _checkpoints(args) -> list[tuple[str, dict, str]]:
     return found
 
 
-def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool):
+def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool, calibration_frames: int | None):
     """(path, precision, Predictor) for every configuration asked for."""
     from segnet.inference.backends import cache_dir, cached_openvino, load_exported, weights_key
     from segnet.inference.export import export_onnx
@@ -97,7 +99,8 @@ def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool):
                 yield path, "bfloat16", Predictor(ckpt, label, device="cpu", amp="bf16", backend="torch")
         elif path.startswith("openvino"):
             precision = "int8" if path.endswith("int8") else "float32"
-            predictor = Predictor(cached_openvino(ckpt, label, precision), label, amp="off", backend="openvino")
+            exported = cached_openvino(ckpt, label, precision, calibration_frames)
+            predictor = Predictor(exported, label, amp="off", backend="openvino")
             yield path, predictor.precision, predictor
         else:
             onnx_path = cache_dir() / "onnx" / f"{weights_key(ckpt)[:16]}.onnx"
@@ -148,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{label}: weights {weights}, input_scale {ckpt.get('input_scale', 1.0)}, {h}x{w}")
         print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x eager':>9}{'agree':>9}")
         reference, eager = None, None
-        for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16):
+        for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16, args.calibration_frames):
             batch = predictor.to_tensor([image])
             wall, cpu_s = _time(lambda: predictor.logits(batch), args.frames)  # noqa: B023
             labels = [predictor.predict([f])[0] for f in test]

@@ -219,21 +219,23 @@ def weights_key(ckpt: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def cached_openvino(ckpt: dict[str, Any], source: str, precision: str) -> dict[str, Any] | None:
+def cached_openvino(ckpt: dict[str, Any], source: str, precision: str,
+                    calibration_frames: int | None = None) -> dict[str, Any] | None:
     """The checkpoint as an OpenVINO IR (exported fields), made once and kept by weights hash in
     the package's assets (the bundled model's, shipped) or the cache folder. INT8 calibrates on
     the model's training frames; without them it returns None (the caller runs float32)."""
     from segnet.inference.bundled import BUNDLED_PATH
     from segnet.inference.export import CALIBRATION_FRAMES, export_openvino
 
-    name = f"{weights_key(ckpt)[:16]}-" + (f"int8-c{CALIBRATION_FRAMES}" if precision == "int8" else "fp32") + ".xml"
+    frames = calibration_frames or CALIBRATION_FRAMES
+    name = f"{weights_key(ckpt)[:16]}-" + (f"int8-c{frames}" if precision == "int8" else "fp32") + ".xml"
     for folder in (BUNDLED_PATH.parent, cache_dir() / "openvino"):
         if (folder / name).is_file() and (folder / name).with_suffix(".bin").is_file():
             return load_exported(folder / name)
     path = cache_dir() / "openvino" / name
     print(f"converting {source} to OpenVINO {precision} (once; kept in {path.parent})", flush=True)
     try:
-        export_openvino(ckpt, path, source, int8=precision == "int8")
+        export_openvino(ckpt, path, source, int8=precision == "int8", calibration_frames=frames)
     except SegnetError:
         if precision != "int8":
             raise

@@ -28,8 +28,8 @@ from segnet.inference.tiling import pad_to, predict_tiled, size_rule
 # Whole-frame inference up to this many network pixels (after input_scale); larger frames go in
 # tiles of TILE network pixels per side overlapping by a third, as mmseg's slide mode. Peak memory
 # per network megapixel: docs/results/inference.md.
-MAX_PIXELS = 2_000_000
-TILE = 1024
+MAX_PIXELS = 1_200_000
+TILE = 768
 
 
 class Predictor:
@@ -63,7 +63,7 @@ class Predictor:
             if backend == "openvino":
                 runtime, precision = "openvino", "float32" if amp == "off" else CPU_DEFAULT_PRECISION
             if runtime == "openvino":  # the .pt converted once, kept by weights hash
-                ckpt = cached_openvino(ckpt, source, precision) or cached_openvino(ckpt, source, "float32")
+                ckpt = _converted(ckpt, source, precision, required=backend == "openvino")
         exported = ckpt.get("exported")
         if exported:
             self.backend = _exported_backend(exported, ckpt.get("precision", "float32"), backend, device, amp, source)
@@ -138,6 +138,18 @@ def scale_input(batch: torch.Tensor, input_scale: float) -> torch.Tensor:
         return batch
     size = [max(1, math.floor(side * input_scale)) for side in batch.shape[-2:]]
     return F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _converted(ckpt: dict[str, Any], source: str, precision: str, required: bool) -> dict[str, Any]:
+    """The checkpoint as a cached OpenVINO IR; for ``auto``, the checkpoint itself (torch) when the
+    conversion fails (a model the ONNX exporter cannot trace): slower, never a failed run."""
+    try:
+        return cached_openvino(ckpt, source, precision) or cached_openvino(ckpt, source, "float32")
+    except SegnetError as exc:
+        if required:
+            raise
+        print(f"running {source} on torch: {exc}", flush=True)
+        return ckpt
 
 
 def _exported_backend(exported: dict[str, str], precision: str, backend: str, device: str, amp: str, source: str):

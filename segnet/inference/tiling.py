@@ -67,17 +67,15 @@ def predict_tiled(image: np.ndarray, logits: Callable[[np.ndarray], torch.Tensor
     rows = window_starts(height, th, stride[0])
     cols = window_starts(width, tw, stride[1])
     labels = np.empty((height, width), dtype=np.uint8)
-    band, top = None, 0  # band: summed logits of rows [top, top + band height)
+    band = None  # summed logits of rows [y, y + th): one buffer, shifted up as the rows advance
     for r, y in enumerate(rows):
-        if band is not None and y + th > top + band.shape[1]:  # grow the band down to this row's crops
-            extra = y + th - top - band.shape[1]
-            band = torch.cat([band, band.new_zeros(band.shape[0], extra, width)], 1)
         for x in cols:
             crop = logits(np.ascontiguousarray(image[y:y + th, x:x + tw]))
             if band is None:
-                band, top = crop.new_zeros(crop.shape[0], th, width), y
-            band[:, y - top:y - top + th, x:x + tw] += crop
-        done = (rows[r + 1] if r + 1 < len(rows) else height) - top  # rows no later crop covers
-        labels[top:top + done] = band[:, :done].argmax(0).to(torch.uint8).cpu().numpy()
-        band, top = band[:, done:], top + done
+                band = crop.new_zeros(crop.shape[0], th, width)
+            band[:, :, x:x + tw] += crop
+        done = (rows[r + 1] if r + 1 < len(rows) else height) - y  # rows no later crop covers
+        labels[y:y + done] = band[:, :done].argmax(0).to(torch.uint8).cpu().numpy()
+        band[:, :th - done] = band[:, done:].clone()  # the overlap carries to the next row of crops
+        band[:, th - done:] = 0
     return labels
