@@ -182,11 +182,12 @@ def openvino_available() -> bool:
 
 
 # ----------------------------------------------------------------------------- the default runtime
-# What `--backend auto` runs a .pt checkpoint with on a CPU, from `segnet bench predict` on
-# FC-DenseNet103 at 360x480 (docs/results/inference.md, AMD EPYC AVX2, 2 cores): OpenVINO INT8
-# was the fastest path and lost <= 0.5 test mIoU on the bundled model, so it is the default;
-# `--amp off` asks for float32 (OpenVINO float32, faster than segnet's buffered torch forward
-# there), and `--amp bf16/fp16` for torch autocast. CUDA always runs torch.
+# What `--backend auto` runs a .pt checkpoint with on a CPU, from `segnet bench predict`
+# (docs/results/inference.md, AMD EPYC AVX2, 2 cores, 1 thread): OpenVINO float32 took less CPU
+# per frame than segnet's buffered torch forward (FC-DenseNet103 360x480: 1.97 vs 2.52 s; bundled
+# FC-DenseNet56: 0.37 vs 0.39 s) with identical test mIoU (46.56). OpenVINO INT8 (NNCF PTQ) was
+# 2.4x faster still but fell to 6.4 test mIoU, far past the 0.5 allowed, so it is not the default.
+# `--amp bf16/fp16` asks for torch autocast. CUDA always runs torch.
 CPU_DEFAULT_PRECISION = "float32"
 
 

@@ -26,8 +26,8 @@ from segnet.inference.fast import prepare_for_inference
 from segnet.inference.tiling import pad_to, predict_tiled, size_rule
 
 # Whole-frame inference up to this many network pixels (after input_scale); larger frames go in
-# tiles of TILE network pixels per side overlapping by a third, as mmseg's slide mode. Peak memory
-# per network megapixel: docs/results/inference.md.
+# tiles of TILE network pixels per side overlapping by a third, as mmseg's slide mode (a 48 MP
+# photo's peak memory: docs/results/inference.md).
 MAX_PIXELS = 1_200_000
 TILE = 768
 
@@ -35,8 +35,8 @@ TILE = 768
 class Predictor:
     """A model on a runtime, ready for RGB uint8 frames.
 
-    backend: "auto" (on a CPU, a .pt runs as OpenVINO INT8 -- float32 with amp="off" -- converted
-    once and cached, segnet.inference.backends.default_runtime; on CUDA, torch; an exported file
+    backend: "auto" (on a CPU, a .pt runs on OpenVINO float32, converted once and cached,
+    segnet.inference.backends.default_runtime; on CUDA, torch; an exported file
     on its runtime), "torch", "openvino" or "onnxruntime". amp="auto" and channels_last=None pick
     the fastest correct torch path: bf16 autocast and channels_last on CUDA and on AMX CPUs
     (segnet.core.device), float32 otherwise; for FC-DenseNets the buffered forward of

@@ -76,6 +76,7 @@ def predict_tiled(image: np.ndarray, logits: Callable[[np.ndarray], torch.Tensor
             band[:, :, x:x + tw] += crop
         done = (rows[r + 1] if r + 1 < len(rows) else height) - y  # rows no later crop covers
         labels[y:y + done] = band[:, :done].argmax(0).to(torch.uint8).cpu().numpy()
-        band[:, :th - done] = band[:, done:].clone()  # the overlap carries to the next row of crops
+        for channel in band:  # the overlap carries to the next row of crops; one class at a time
+            channel[:th - done] = channel[done:].clone()  # keeps the temporary copy small
         band[:, th - done:] = 0
     return labels
