@@ -67,10 +67,12 @@ def test_float32_runtimes_match_torch(models, frame, name, backend):
     assert (labels == expected).mean() > 0.999
 
 
-def test_int8_agrees_with_float32_on_most_pixels(models, frame):
+def test_int8_export_runs_and_says_it_is_int8(models, frame):
     expected, _ = _labels(models / "tiny.pt", frame, "torch")
     labels, _ = _labels(models / "int8.xml", frame)
-    # random weights have small logit margins, so INT8 rounding flips more pixels than on a trained model
+    # A floor that catches a broken pipeline (calibration frames preprocessed unlike inference,
+    # a mangled graph), not an accuracy claim: on the trained bundled model INT8 agrees on 9 %
+    # of pixels and is not the default (docs/results/inference.md).
     assert (labels == expected).mean() > 0.8
     ckpt, source = resolve_checkpoint(models / "int8.xml")
     assert ckpt["precision"] == "int8" and Predictor(ckpt, source).precision == "int8"
