@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         out = (args.checkpoint.parent if args.checkpoint else Path("outputs") / "bundled") / f"eval_{args.split}"
     result = evaluate(ckpt, source, args.data_root or default_data_root(), split=args.split,
-                      batch_size=args.batch_size or 2, device=args.device, amp=args.amp, tta=args.tta,
+                      batch_size=args.batch_size or 2, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend,
                       bn=args.bn or "running", protocol=args.protocol, progress=sys.stderr.isatty())
     write_report(result, out)
     s = result["settings"]

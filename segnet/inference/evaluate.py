@@ -49,7 +49,8 @@ def paper_protocol(model_name: str) -> dict[str, Any]:
 
 def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: str = "test",
              batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
-             bn: str = "running", progress: bool = True, protocol: str = "standard") -> dict[str, Any]:
+             bn: str = "running", progress: bool = True, protocol: str = "standard",
+             backend: str = "auto") -> dict[str, Any]:
     """Metrics over the whole split (void pixels ignored); returns the metrics.json content.
 
     ``protocol="paper"`` replaces ``bn`` and ``batch_size`` by ``paper_protocol``'s.
@@ -68,7 +69,8 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         raise SegnetError(f"{source}: model has {trained.num_classes} classes ({', '.join(trained.names)}), the data "
                           f"at {data_root} has {classes.num_classes} ({', '.join(classes.names)})")
     # Batch statistics need the module tree as trained: no folded/buffered inference path.
-    predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"))
+    predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"),
+                          backend=backend if bn == "running" else "torch")
     if bn == "batch":
         use_batch_statistics(predictor.model)
     pairs = find_pairs(data_root, split)
@@ -93,7 +95,8 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         **summarize(metrics, list(classes.names)),
         "settings": {"protocol": protocol, "protocol_source": paper["source"] if paper else "PyTorch eval mode",
                      "tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
-                     "precision": predictor.precision, "input_scale": predictor.input_scale},
+                     "precision": predictor.precision, "backend": predictor.backend_name,
+                     "input_scale": predictor.input_scale},
         "seconds": seconds,
     }
 
