@@ -37,7 +37,7 @@ def resolve_checkpoint(path: str | os.PathLike | None) -> tuple[dict[str, Any], 
     bundle = bundled_path()
     if not bundle.is_file():
         raise SegnetError(
-            f"no --checkpoint given and the bundled model is missing ({bundle}); pass --checkpoint "
+            f"no checkpoint given and the bundled model is missing ({bundle}); give a checkpoint such as "
             "runs/<name>/best.pt, or make the bundle with tools/bundle_model.py"
         )
     return load_checkpoint(bundle), str(bundle)

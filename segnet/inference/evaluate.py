@@ -56,14 +56,14 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
     ``protocol="paper"`` replaces ``bn`` and ``batch_size`` by ``paper_protocol``'s.
     """
     if protocol not in PROTOCOLS:
-        raise SegnetError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
+        raise SegnetError(f"protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     paper = paper_protocol(str(ckpt.get("model_name", ""))) if protocol == "paper" else None
     if paper:
         bn, batch_size = paper["bn"], paper["batch_size"]
     if bn not in BN_MODES:
-        raise SegnetError(f"--bn must be one of {', '.join(BN_MODES)}, got '{bn}'")
+        raise SegnetError(f"bn must be one of {', '.join(BN_MODES)}, got '{bn}'")
     if batch_size < 1:
-        raise SegnetError(f"--batch-size must be >= 1, got {batch_size}")
+        raise SegnetError(f"batch_size must be >= 1, got {batch_size}")
     classes, trained = load_classes(data_root), DatasetClasses.from_checkpoint(ckpt, source)
     if trained.names != classes.names:
         raise SegnetError(f"{source}: model has {trained.num_classes} classes ({', '.join(trained.names)}), the data "

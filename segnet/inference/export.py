@@ -119,9 +119,9 @@ def export_openvino(ckpt: dict[str, Any], out: str | os.PathLike, source: str = 
 
     out = Path(out)
     if out.suffix.lower() != ".xml":
-        raise SegnetError(f"--out {out}: an OpenVINO IR is an .xml file (its weights go beside it in .bin)")
+        raise SegnetError(f"{out}: an OpenVINO IR is an .xml file (its weights go beside it in .bin)")
     if int8 and calibration_frames < 1:
-        raise SegnetError(f"--calibration-frames must be >= 1, got {calibration_frames}")
+        raise SegnetError(f"calibration_frames must be >= 1, got {calibration_frames}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.stem}.", dir=out.parent) as tmp:
         onnx_path = export_onnx(ckpt, Path(tmp) / "model.onnx", source)

@@ -50,9 +50,9 @@ class Predictor:
                  max_pixels: int = MAX_PIXELS, tile: int = TILE):
         self.tta = None if tta in (None, "none") else tta
         if self.tta not in (None, "flip"):
-            raise SegnetError(f"unknown --tta '{tta}' (use flip)")
+            raise SegnetError(f"unknown tta '{tta}' (use flip)")
         if backend not in BACKENDS:
-            raise SegnetError(f"unknown --backend '{backend}' (use {', '.join(BACKENDS)})")
+            raise SegnetError(f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
         self.card = ModelCard.from_checkpoint(ckpt, source)  # classes and preprocessing, read in one place
         self.num_classes, self.class_names = self.card.classes.num_classes, list(self.card.classes.names)
         self.palette, self.input_scale = self.card.classes.palette, self.card.input_scale
@@ -70,7 +70,7 @@ class Predictor:
             self.multiple, self.min_size = int(ckpt.get("size_multiple", 32)), int(ckpt.get("min_size", 32))
         else:
             if backend == "onnxruntime":
-                raise SegnetError("--backend onnxruntime runs an exported model: segnet export --format onnx "
+                raise SegnetError("backend onnxruntime runs an exported model: segnet export --format onnx "
                                   "first, then pass that file")
             dev = resolve_device(device)
             model = model_from_checkpoint(ckpt, source).eval().to(dev)
@@ -159,9 +159,9 @@ def _exported_backend(exported: dict[str, str], precision: str, backend: str, de
 
     fmt, path = exported["format"], exported["path"]
     if device not in ("auto", "cpu"):
-        raise SegnetError(f"{source}: an exported model runs on the CPU (got --device {device})")
+        raise SegnetError(f"{source}: an exported model runs on the CPU (got device {device})")
     if backend == "torch":
-        raise SegnetError(f"{source}: --backend torch needs a .pt checkpoint, not an exported model")
+        raise SegnetError(f"{source}: backend torch needs a .pt checkpoint, not an exported model")
     if backend == "onnxruntime" or (backend == "auto" and fmt == "onnx" and not openvino_available()):
         if fmt != "onnx":
             raise SegnetError(f"{source}: ONNX Runtime runs .onnx files; this is an OpenVINO IR")
