@@ -70,3 +70,26 @@ def video_helpers():
     """The helpers above, for test modules (tests/ is not a package, so they cannot import this file)."""
     return type("VideoHelpers", (), {"frames": staticmethod(clip_frames), "write": staticmethod(write_clip),
                                      "read": staticmethod(read_clip)})
+
+
+NORM = {"mean": [0.4, 0.4, 0.4], "std": [0.3, 0.3, 0.3]}
+
+
+def tiny_trained_like() -> torch.nn.Module:
+    """The TINY FC-DenseNet with non-trivial BatchNorm statistics, as a trained model has, so
+    folding, exporting and converting them are really tested (torch's seed is the caller's)."""
+    from segnet.models import create_model
+
+    model = create_model("fc_densenet", 11, **TINY)
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """``build()`` (tiny_trained_like), ``options`` (TINY) and ``normalization`` (NORM) for test modules."""
+    return type("TinyModel", (), {"build": staticmethod(tiny_trained_like), "options": TINY, "normalization": NORM})

@@ -14,29 +14,14 @@ from segnet.data.camvid import read_image
 from segnet.inference.backends import load_exported
 from segnet.inference.bundled import resolve_checkpoint
 from segnet.inference.predictor import Predictor
-from segnet.models import create_model
-
-TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
-NORM = {"mean": [0.4, 0.4, 0.4], "std": [0.3, 0.3, 0.3]}
-
-
-def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial BatchNorm statistics, as a trained model has."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model
-
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, camvid_root) -> Path:
+def models(tmp_path_factory, camvid_root, tiny_model) -> Path:
     """tiny.pt (input_scale 0.5) and its exports: m.onnx, fp32.xml, int8.xml (2 calibration frames)."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("backends")
-    model = _trained_like(create_model("fc_densenet", 11, **TINY))
-    fields = model_fields(model, "fc_densenet", TINY, normalization=NORM)
+    model = tiny_model.build()
+    fields = model_fields(model, "fc_densenet", tiny_model.options, normalization=tiny_model.normalization)
     fields["input_scale"] = 0.5
     save_checkpoint(folder / "tiny.pt", fields)
     pt = str(folder / "tiny.pt")

@@ -18,28 +18,12 @@ from segnet.inference.fast import BufferedFCDenseNet, prepare_for_inference
 from segnet.inference.visualize import overlay_palette
 from segnet.models import create_model
 
-TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
-NORM = {"mean": [0.4, 0.4, 0.4], "std": [0.3, 0.3, 0.3]}
-
-
-def _randomise_bn(model: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial BatchNorm statistics, so folding them is really tested."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-    return model
-
-
 @pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
+def tiny_ckpt(tmp_path_factory, tiny_model) -> Path:
     torch.manual_seed(0)
-    model = _randomise_bn(create_model("fc_densenet", 11, **TINY))
+    model = tiny_model.build()
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, model_fields(model, "fc_densenet", TINY, normalization=NORM))
+    save_checkpoint(path, model_fields(model, "fc_densenet", tiny_model.options, normalization=tiny_model.normalization))
     return path
 
 
@@ -52,9 +36,10 @@ def frames(camvid_root) -> list[np.ndarray]:
 
 def _reference_ids(ckpt_path: Path, rgb: np.ndarray) -> np.ndarray:
     """Class ids straight from the model, float32, no segnet inference code."""
-    model = model_from_checkpoint(load_checkpoint(ckpt_path)).eval()
+    ckpt = load_checkpoint(ckpt_path)
+    model, norm = model_from_checkpoint(ckpt).eval(), ckpt["normalization"]
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
-    x = (x - torch.tensor(NORM["mean"]).view(1, 3, 1, 1)) / torch.tensor(NORM["std"]).view(1, 3, 1, 1)
+    x = (x - torch.tensor(norm["mean"]).view(1, 3, 1, 1)) / torch.tensor(norm["std"]).view(1, 3, 1, 1)
     with torch.no_grad():
         return model(x).argmax(1)[0].numpy().astype(np.uint8)
 
@@ -173,15 +158,15 @@ def test_bad_inputs_fail_with_one_line_and_no_output(tiny_ckpt, frames, tmp_path
     assert "zz_truncated.png" in _fails(capsys, tiny_ckpt, out, good, tmp_path / "zz_truncated.png")
 
 
-def test_checkpoint_of_another_model_fails_cleanly(tiny_ckpt, frames, tmp_path, capsys):
+def test_checkpoint_of_another_model_fails_cleanly(tiny_ckpt, frames, tmp_path, capsys, tiny_model):
     good = tmp_path / "good.png"
     cv2.imwrite(str(good), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
     ckpt = load_checkpoint(tiny_ckpt)
-    wrong_classes = dict(ckpt, model=create_model("fc_densenet", 12, **TINY).state_dict())
+    wrong_classes = dict(ckpt, model=create_model("fc_densenet", 12, **tiny_model.options).state_dict())
     save_checkpoint(tmp_path / "c12.pt", wrong_classes)
     msg = _fails(capsys, tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "c12.pt")
     assert "do not fit fc_densenet with 11 classes" in msg
-    other = dict(ckpt, model_options=dict(TINY, growth_rate=6))
+    other = dict(ckpt, model_options=dict(tiny_model.options, growth_rate=6))
     save_checkpoint(tmp_path / "arch.pt", other)
     assert "do not fit" in _fails(capsys, tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "arch.pt")
     (tmp_path / "garbage.pt").write_bytes(b"nope")
@@ -200,10 +185,10 @@ def test_missing_bundled_model_is_a_clear_error(frames, tmp_path, capsys, monkey
 
 # ----------------------------------------------------------------------------- fast path
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_buffered_forward_matches_the_model(channels_last):
+def test_buffered_forward_matches_the_model(channels_last, tiny_model):
     torch.manual_seed(0)
-    model = _randomise_bn(create_model("fc_densenet", 11, **TINY)).eval()
-    fast = prepare_for_inference(create_model("fc_densenet", 11, **TINY), channels_last=channels_last)
+    model = tiny_model.build().eval()
+    fast = prepare_for_inference(create_model("fc_densenet", 11, **tiny_model.options), channels_last=channels_last)
     fast.model.load_state_dict(model.state_dict())
     fast = prepare_for_inference(fast.model, channels_last=channels_last)
     assert isinstance(fast, BufferedFCDenseNet)
