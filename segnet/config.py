@@ -114,7 +114,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"  # auto | off | bf16 | fp16 (GradScaler only for fp16)
-    channels_last: bool = False
+    channels_last: Optional[bool] = None  # None (auto): on for CPU training (measured faster there)
     compile: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn.benchmark
     threads: Optional[int] = None  # torch.set_num_threads

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from segnet.config import STAGES, to_plain
 from segnet.core.checkpoint import load_checkpoint, save_checkpoint
-from segnet.core.device import autocast, resolve_amp
+from segnet.core.device import autocast, resolve_amp, resolve_channels_last
 from segnet.data.classes import load_classes
 from segnet.errors import SegnetError
 from segnet.paths import default_data_root
@@ -68,7 +68,8 @@ class Trainer:
 
         self.model_options = to_plain(cfg.model.options)
         self.raw_model = create_model(cfg.model.name, self.classes.num_classes, **self.model_options).to(device)
-        if cfg.channels_last:
+        self.channels_last = resolve_channels_last(cfg.channels_last, device)
+        if self.channels_last:
             self.raw_model = self.raw_model.to(memory_format=torch.channels_last)
         if resume is not None:
             self.raw_model.load_state_dict(resume["model"])
@@ -256,7 +257,7 @@ class Trainer:
         cfg, dev = self.cfg, self.device
         images = images.to(dev, non_blocking=True)
         masks = masks.to(dev, non_blocking=True)
-        if cfg.channels_last:
+        if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
             output = self.model(images)

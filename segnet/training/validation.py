@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import torch
 from tqdm import tqdm
 
+from segnet.core.device import resolve_channels_last
 from segnet.core.forward import forward_logits, use_batch_statistics
 from segnet.core.metrics import SegmentationMetrics
 
@@ -24,7 +25,7 @@ def validate(model: torch.nn.Module, raw_model: torch.nn.Module, val_data, cfg, 
     with validation_bn(raw_model, cfg.val_bn):
         for images, masks in batches:
             logits = forward_logits(model, images.to(device), input_scale=cfg.data.scale, amp_dtype=amp_dtype,
-                                    channels_last=cfg.channels_last)
+                                    channels_last=resolve_channels_last(cfg.channels_last, device))
             metrics.update(logits, masks.to(device))
             at_safe_point()
     return metrics.compute()

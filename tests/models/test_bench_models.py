@@ -15,3 +15,26 @@ def test_arguments_parse():
     bench.add_arguments(parser)
     args = parser.parse_args(["--models", "fc_densenet56", "--skip", "train", "eval", "growth"])
     assert args.models == ["fc_densenet56"] and args.batch == 4
+
+
+def test_json_records_mark_the_default_training_step(tmp_path):
+    """One record per (model, variant), the train default marked once, the port measured beside it."""
+    import json
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = tmp_path / "bench.json"
+    args = parser.parse_args(["--models", "fc_densenet103", "--batch", "1", "--train-size", "64", "64",
+                              "--eval-size", "32", "32", "--repeats", "1", "--skip", "growth", "flops",
+                              "--memory-efficient", "--threads", "1", "--json", str(out)])  # fmt: skip
+    assert bench.run(args) == 0
+    records = json.loads(out.read_text())
+    assert [r["variant"] for r in records] == ["default", "memory_efficient", "port"]
+    assert [r["default"] for r in records] == [True, False, False]
+    default, efficient, port = records
+    assert default["channels_last"] is True  # auto on the CPU, as segnet train
+    assert default["optimizer"] == "rmsprop" and default["model"] == "fc_densenet103"
+    assert efficient["memory_efficient"] and port["model"] == "tiramisu_port_103"
+    for r in records:
+        assert r["train_seconds_per_step"] > 0 and r["train_images_per_s"] > 0 and r["peak_rss_gib"] > 0
+        assert abs(r["speedup_vs_port"] - port["train_seconds_per_step"] / r["train_seconds_per_step"]) < 1e-9
