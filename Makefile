@@ -25,14 +25,9 @@ data:
 demo: install data
 	$(BIN)/segnet demo --out outputs/demo
 
-# One pytest process per test file: three single-process runs of the whole suite died with SIGSEGV
-# at the same point (~190 tests in, after the OpenVINO/ONNX Runtime/NNCF tests), a native-runtime
-# crash not yet pinned down. Isolation keeps one file's native state from reaching the others;
-# every file still runs, and any failure fails the target.
+# One pytest process per test file (tools/run_tests.py says why), then one closing total line.
 test: install data
-	@failed=""; for f in tests/test_*.py tests/*/test_*.py; do \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider "$$f" || failed="$$failed $$f"; \
-	done; if [ -n "$$failed" ]; then echo "FAILED files:$$failed"; exit 1; fi; echo "all test files passed"
+	$(BIN)/python tools/run_tests.py
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info
