@@ -48,6 +48,11 @@ class DataConfig:
     # it as input_scale. Validation always scores the full-resolution labels.
     scale: float = 1.0
     hflip: bool = True
+    # Deployment augmentation (off in the paper recipes): scale each training frame by
+    # scale * U(lo, hi) (padding with void where it falls below the crop), and colour / light /
+    # blur changes (segnet.data.transforms.photometric_steps).
+    scale_jitter: Optional[List[float]] = None
+    photometric: bool = False
     num_workers: int = 2
     val_batch_size: int = 1
     limit_train: Optional[int] = None  # use only the first N frames (tests, smoke runs)
@@ -238,6 +243,12 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("mean", "std"):
         _check(len(d[key]) == 3, f"data.{key}", list(d[key]), "needs 3 values (R, G, B)")
     _check(all(s > 0 for s in d.std), "data.std", list(d.std), "values must be > 0")
+    if d.scale_jitter is not None:
+        jitter = list(d.scale_jitter)
+        _check(len(jitter) == 2 and 0 < jitter[0] <= jitter[1], "data.scale_jitter", jitter,
+               "needs two factors 0 < low <= high (or null)")
+    _check(not (d.preload_to_device and (d.scale_jitter is not None or d.photometric)), "data.preload_to_device",
+           d.preload_to_device, "does not apply data.scale_jitter / data.photometric; turn one off")
 
     # the scaled frame size as the data layer makes it (albumentations RandomScale truncates)
     height, width = int(FRAME_HEIGHT * d.scale), int(FRAME_WIDTH * d.scale)

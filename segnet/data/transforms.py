@@ -57,38 +57,65 @@ def _finish(mean: Sequence[float], std: Sequence[float]) -> list[A.BasicTransfor
     ]
 
 
+def photometric_steps() -> list[A.BasicTransform]:
+    """Light, colour and focus changes of other cameras and other weather (the deployment recipe).
+
+    CamVid's skies are overcast grey: colour shifts and jitter let a sunny blue sky still read as
+    sky; blur stands in for motion and cheaper lenses. Label maps are untouched."""
+    return [
+        A.ColorJitter(brightness=(0.6, 1.4), contrast=(0.6, 1.4), saturation=(0.5, 1.5), hue=(-0.08, 0.08), p=0.8),
+        A.RGBShift(r_shift_limit=(-30, 30), g_shift_limit=(-30, 30), b_shift_limit=(-30, 30), p=0.3),
+        A.ToGray(p=0.05),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.25),
+    ]
+
+
 def train_transform(
     crop_size: int | tuple[int, int] = 224,
     scale: float = 1.0,
     hflip: bool = True,
     mean: Sequence[float] = (0.0, 0.0, 0.0),
     std: Sequence[float] = (1.0, 1.0, 1.0),
+    scale_jitter: Sequence[float] | None = None,
+    photometric: bool = False,
+    void_id: int = 11,
 ) -> A.Compose:
     """Optional down-scale by ``scale`` (image area/bilinear, mask nearest), random crop, h-flip.
 
     ``crop_size`` is an int (square) or (height, width); a crop larger than the scaled image raises
     SegnetError when the first frame is transformed (no padding: padded void pixels would only
     waste compute).
+
+    ``scale_jitter`` ``(lo, hi)``: each frame is scaled by ``scale * U(lo, hi)`` instead; frames
+    that end up smaller than the crop are padded with black pixels labelled ``void_id`` (ignored by
+    the loss). ``photometric``: ``photometric_steps()`` after the geometry.
     """
     if not 0 < scale <= 1.0:
         raise SegnetError(f"scale must be in (0, 1] (a down-scale factor), got {scale}")
     height, width = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
     if height <= 0 or width <= 0:
         raise SegnetError(f"crop_size must be positive, got {crop_size}")
+    low, high = (1.0, 1.0) if scale_jitter is None else (float(scale_jitter[0]), float(scale_jitter[1]))
+    if not 0 < low <= high:
+        raise SegnetError(f"scale_jitter must be two factors 0 < low <= high, got {list(scale_jitter)}")
     steps: list[A.BasicTransform] = []
-    if scale != 1.0:
+    if scale * low != 1.0 or scale * high != 1.0:
         steps.append(
             A.RandomScale(
-                scale_limit=(scale - 1.0, scale - 1.0),
+                scale_limit=(scale * low - 1.0, scale * high - 1.0),
                 interpolation=cv2.INTER_LINEAR,
                 mask_interpolation=cv2.INTER_NEAREST,
                 area_for_downscale="image",
                 p=1.0,
             )
         )
+    if scale_jitter is not None:
+        steps.append(A.PadIfNeeded(height, width, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=void_id))
     steps.append(RandomCrop(height=height, width=width, p=1.0))
     if hflip:
         steps.append(A.HorizontalFlip(p=0.5))
+    if photometric:
+        steps += photometric_steps()
     return A.Compose(steps + _finish(mean, std))
 
 

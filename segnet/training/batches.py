@@ -22,6 +22,7 @@ from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from segnet.data import CamVid, eval_transform, make_loader, read_image, read_pair, train_transform
+from segnet.data.classes import load_classes
 from segnet.training.distributed import DistInfo
 from segnet.training.seeding import epoch_seed
 
@@ -50,6 +51,7 @@ class TrainData:
         d = cfg.data
         self.cfg, self.device, self.dist = cfg, device, dist
         self.dataset = _limited(CamVid(root, d.train_split), d.limit_train)
+        self.void_id = load_classes(root).void_id
         self.pairs = _pairs(self.dataset)
         h, w = read_image(self.pairs[0][0]).shape[:2]
         self.frame_size = scaled_size(h, w, d.scale)
@@ -75,7 +77,8 @@ class TrainData:
             return self.preloaded.batches(
                 stage_cfg.batch_size, crop, d.hflip, d.mean, d.std, seed, stage_index, epoch, self.dist
             )
-        transform = train_transform(crop_size=crop, scale=d.scale, hflip=d.hflip, mean=tuple(d.mean), std=tuple(d.std))
+        transform = train_transform(crop_size=crop, scale=d.scale, hflip=d.hflip, mean=tuple(d.mean), std=tuple(d.std),
+                                    scale_jitter=d.scale_jitter, photometric=d.photometric, void_id=self.void_id)
         base = self.dataset.dataset if isinstance(self.dataset, Subset) else self.dataset
         base.transform = transform
         sampler = None

@@ -73,3 +73,39 @@ def test_eval_transform_full_frame_and_normalisation():
     assert out["image"].shape == (3, 360, 480) and torch.equal(out["mask"], torch.from_numpy(label).long())
     expected = (torch.from_numpy(image).permute(2, 0, 1).float() / 255 - 0.5) / 0.25
     assert torch.allclose(out["image"], expected, atol=1e-5)
+
+
+def test_scale_jitter_varies_the_scale_and_pads_with_void():
+    image, label = _pattern(176, 240)
+    label = np.minimum(label, 10)  # no void in the frame itself: every void pixel is padding
+    image[..., 0] = label * STEP
+    transform = train_transform(crop_size=160, scale=1.0, scale_jitter=(0.5, 1.5), hflip=False, void_id=11)
+    transform.set_random_seed(0)
+    void_fractions = []
+    for _ in range(30):
+        out = transform(image=image, mask=label)
+        assert out["image"].shape == (3, 160, 160) and out["mask"].shape == (160, 160)
+        padded = out["mask"] == 11
+        # padding is black and void; real pixels keep their red = 20 * id code
+        assert torch.all(out["image"][:, padded] == 0)
+        void_fractions.append(padded.float().mean().item())
+    assert min(void_fractions) < 0.2 < max(void_fractions)  # small scales pad, large ones don't
+
+
+def test_photometric_changes_colours_not_labels():
+    image, label = _pattern(64, 64)
+    plain = train_transform(crop_size=64, hflip=False)
+    jittered = train_transform(crop_size=64, hflip=False, photometric=True)
+    jittered.set_random_seed(1)
+    changed = 0
+    for _ in range(10):
+        out = jittered(image=image, mask=label)
+        assert torch.equal(out["mask"], plain(image=image, mask=label)["mask"])
+        changed += not torch.equal(out["image"], plain(image=image, mask=label)["image"])
+    assert changed >= 5
+
+
+@pytest.mark.parametrize("jitter", [(0.0, 1.0), (1.5, 1.0)])
+def test_bad_scale_jitter_is_one_error(jitter):
+    with pytest.raises(SegnetError, match="scale_jitter"):
+        train_transform(crop_size=64, scale_jitter=jitter)
