@@ -13,20 +13,19 @@ does not load torch.
 
 __version__ = "0.1.0"
 
-_API = ("DatasetClasses", "EvaluationResult", "Model", "SegnetError", "TrainingRun", "evaluate", "export",
-        "load_classes", "load_config", "load_model", "resume", "train")
+# name -> the module that defines it; segnet.api for the rest of the API (it loads torch)
+_LIGHT = {"SegnetError": "segnet.errors", "load_config": "segnet.config"}
+_API = ("DatasetClasses", "DemoResult", "EvaluationResult", "Model", "OutputOptions", "SegnetError", "TrainingInterrupted",
+        "TrainingRun", "demo", "evaluate", "export", "load_classes", "load_config", "load_model", "predict_files", "resume",
+        "train")
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
-    if name == "SegnetError":
-        from segnet.errors import SegnetError
-
-        return SegnetError
     if name in _API:
-        import segnet.api
+        import importlib
 
-        return getattr(segnet.api, name)
+        return getattr(importlib.import_module(_LIGHT.get(name, "segnet.api")), name)
     raise AttributeError(f"module 'segnet' has no attribute {name!r}")
 
 

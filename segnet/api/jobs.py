@@ -1,9 +1,11 @@
-"""``segnet.evaluate``, ``segnet.train`` / ``segnet.resume`` and ``segnet.export``, with typed results."""
+"""``segnet.evaluate``, ``segnet.predict_files``, ``segnet.demo``, ``segnet.train`` / ``segnet.resume``
+and ``segnet.export``, with typed results: what the ``segnet`` commands run."""
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import numpy as np
 
 from segnet.api.model import Model, load_model
 from segnet.errors import SegnetError
+from segnet.inference.predict import OutputOptions
 
 
 def _model(model: Model | str | os.PathLike | None) -> Model:
@@ -45,6 +48,25 @@ class EvaluationResult:
 
         return format_table(self.report)
 
+    def describe(self) -> str:
+        """One line: model, dataset, split, image count and the settings that shaped the scores."""
+        from segnet.inference.evaluate import dataset_name
+
+        r, s = self.report, self.report["settings"]
+        return (f"{r['model_name']} on {dataset_name(r)} {r['split']} ({r['num_images']} images; {s['precision']}, "
+                f"tta {s['tta']}, protocol {s['protocol']}: bn {s['bn']}, batch {s['batch_size']}, "
+                f"input_scale {s['input_scale']:g})")
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> EvaluationResult:
+        """The result of a metrics.json-shaped report (segnet.inference.evaluate)."""
+        return cls(
+            miou=report["miou"], per_class_iou=dict(report["per_class_iou"]), pixel_accuracy=report["pixel_accuracy"],
+            mean_class_accuracy=report["mean_class_accuracy"],
+            confusion=np.asarray(report["confusion_matrix"], dtype=np.int64), class_names=list(report["class_names"]),
+            split=report["split"], num_images=report["num_images"], report=report,
+        )
+
 
 def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLike | None = None,
              split: str = "test", batch_size: int = 2, bn: str = "running", protocol: str = "standard",
@@ -62,13 +84,60 @@ def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLi
 
     model = _model(model)
     report = run_evaluation(model._ckpt, model.source, data_root or default_data_root(), split=split,
-                            batch_size=batch_size, device=str(model.device), amp=model.amp, tta=model.tta,
-                            bn=bn, protocol=protocol, progress=progress)
-    return EvaluationResult(
-        miou=report["miou"], per_class_iou=dict(report["per_class_iou"]), pixel_accuracy=report["pixel_accuracy"],
-        mean_class_accuracy=report["mean_class_accuracy"], confusion=np.asarray(report["confusion_matrix"], dtype=np.int64),
-        class_names=list(report["class_names"]), split=split, num_images=report["num_images"], report=report,
-    )
+                            batch_size=batch_size, device=model._device, amp=model.amp, tta=model.tta,
+                            bn=bn, protocol=protocol, progress=progress, running_predictor=lambda: model._predictor)
+    return EvaluationResult.from_report(report)
+
+
+def predict_files(model: Model | str | os.PathLike | None, inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
+                  options: OutputOptions | None = None, progress: bool = False) -> dict[str, Any]:
+    """Segment images, videos, folders, quoted globs, cameras (``0``, ``/dev/video0``) and stream URLs
+    into the folder ``out``, as ``segnet predict`` does.
+
+    Per image: ``<name>_labels.png`` (class ids), ``_color.png`` (the dataset's palette) and
+    ``_overlay.png``; per video, camera or stream: ``<name>_overlay.webm``. Nothing is written
+    unless every input succeeds (a live source keeps what it sent until it stopped). ``options``:
+    a ``segnet.OutputOptions`` (opacity, legend, side by side, frames, batch size, ...).
+    Returns counts and speeds: ``images``, ``seconds``, ``images_per_second`` and, per video,
+    ``videos[i]`` with ``input``, ``output``, ``codec``, ``frames``, ``frames_per_second``, ``stopped``.
+    """
+    from segnet.inference.predict import collect_inputs, run_predict
+
+    options = options or OutputOptions()
+    model = _model(model)
+    items = collect_inputs([str(i) for i in inputs], save_frames=options.save_frames)
+    return run_predict(model._predictor, items, out, options, progress=progress)
+
+
+@dataclass
+class DemoResult:
+    """What ``segnet.demo`` made: the assembled clip, the overlay video and the scores of its frames."""
+
+    evaluation: EvaluationResult  # per-class IoU of the sequence's frames against testannot/
+    clip: Path  # the frames assembled into a video (FFV1 .mkv when this OpenCV writes it: lossless)
+    codec: str
+    fps: float
+    overlay: Path  # the overlay video, with a legend
+    frames: int
+    frames_per_second: float  # segmentation speed
+    precision: str
+    threads: int
+
+
+def demo(model: Model | str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
+         out: str | os.PathLike = "outputs/demo", fps: float = 5.0, options: OutputOptions | None = None,
+         progress: bool = False) -> DemoResult:
+    """``model`` (default: the bundled one) on CamVid's Seq05VD test sequence: its frames as a
+    ``fps`` video, the overlay video, and per-class IoU against the labels, all into ``out``
+    (metrics.json, per_class_iou.csv, confusion_matrix.png too). Steps: segnet.inference.demo."""
+    from segnet.inference.demo import run_demo
+    from segnet.paths import default_data_root
+
+    model = _model(model)
+    made = run_demo(lambda: model._predictor, model.name, model.source, data_root or default_data_root(), out,
+                    fps=fps, options=options, progress=progress)
+    report = made.pop("report")
+    return DemoResult(evaluation=EvaluationResult.from_report(report), **made)
 
 
 @dataclass
@@ -80,6 +149,7 @@ class TrainingRun:
     best_miou: float | None  # None when no validation ran
     stopped: str  # why training ended (epochs done, early stopping, time budget, ...)
     summary: dict[str, Any] = field(repr=False)
+    is_main: bool = True  # False in the other processes of a torchrun launch: only the first one reports
 
     def load_model(self, **kwargs) -> Model:
         """The best model of this run (keyword arguments as for ``segnet.load_model``)."""
@@ -87,16 +157,23 @@ class TrainingRun:
 
 
 def _run(summary: dict[str, Any]) -> TrainingRun:
+    from segnet.training.distributed import current_rank
+
     best = summary.get("best_miou")
     best = float(best) if isinstance(best, (int, float)) and math.isfinite(best) else None
-    return TrainingRun(Path(summary["run_dir"]), Path(summary["best"]), best, str(summary.get("stopped", "")), summary)
+    return TrainingRun(Path(summary["run_dir"]), Path(summary["best"]), best, str(summary.get("stopped", "")), summary,
+                       is_main=current_rank() == 0)
 
 
-def train(config, command: str = "") -> TrainingRun:
+def train(config, command: str = "", resume_hint: str | None = None) -> TrainingRun:
     """Train as ``config`` says: a config from ``segnet.load_config(path, overrides)``, or a recipe path.
 
     Writes the run folder (``config.run_dir``, default runs/<name>-<time>): last.pt, best.pt,
     metrics.csv, curves. ``command`` is recorded in the checkpoints' meta.
+
+    SIGINT/SIGTERM stop at the next whole step with a resumable last.pt and raise
+    ``segnet.TrainingInterrupted``; a second signal ends the process at once with one line on
+    stderr, which names ``resume_hint`` (``{run_dir}`` filled in) when given.
     """
     from omegaconf import DictConfig
 
@@ -107,24 +184,38 @@ def train(config, command: str = "") -> TrainingRun:
         config = load_config(config)
     if not isinstance(config, DictConfig):
         raise SegnetError(f"train needs a config from segnet.load_config or a recipe path, got {type(config).__name__}")
-    return _run(run_training(config, command=command))
+    return _run(run_training(config, command=command, resume_hint=resume_hint))
 
 
-def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, command: str = "") -> TrainingRun:
-    """Continue a stopped run from its last.pt; ``overrides`` (key=value) may add epochs or time."""
+def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, command: str = "",
+           resume_hint: str | None = None) -> TrainingRun:
+    """Continue a stopped run from its last.pt; ``overrides`` (key=value) may add epochs or time.
+    A finished run returns at once with ``stopped == "already finished"``. Signals: as ``train``."""
     from segnet.training.train import resume as run_resume
 
-    return _run(run_resume(run_dir, overrides, command=command))
+    return _run(run_resume(run_dir, overrides, command=command, resume_hint=resume_hint))
 
 
-def export(model: Model | str | os.PathLike | None, path: str | os.PathLike, format: str = "onnx") -> Path:
-    """Write ``model`` as ONNX (dynamic batch, height, width; classes and preprocessing in its
-    metadata). The file appears whole or not at all."""
-    from segnet.inference.export import FORMATS, export_onnx
+def export(model: Model | str | os.PathLike | None, path: str | os.PathLike, format: str = "onnx",
+           int8: bool = False, calibration_frames: int | None = None,
+           data_root: str | os.PathLike | None = None) -> Path:
+    """Write ``model`` as ONNX (dynamic batch, height, width) or, with ``format="openvino"``, as an
+    OpenVINO IR (``path`` an .xml, its weights beside it in .bin); the classes and preprocessing
+    go in the model's metadata. ``int8`` (OpenVINO only): NNCF post-training quantization,
+    calibrated on ``calibration_frames`` TRAIN frames of ``data_root`` (default: the model's
+    dataset). Files appear whole or not at all; returns ``path``.
+    """
+    from segnet.inference.export import CALIBRATION_FRAMES, FORMATS, export_onnx, export_openvino
 
     if format not in FORMATS:
         raise SegnetError(f"unknown export format {format!r} (supported: {', '.join(FORMATS)})")
+    if int8 and format != "openvino":
+        raise SegnetError("int8 quantization needs format='openvino'")
     model = _model(model)
     if "model" not in model._ckpt:  # an exported .onnx/.xml has a graph, not the weights export needs
         raise SegnetError(f"{model.source} is already an exported model; export from its .pt checkpoint")
+    if format == "openvino":
+        frames = CALIBRATION_FRAMES if calibration_frames is None else calibration_frames
+        return export_openvino(model._ckpt, path, model.source, int8=int8, calibration_frames=frames,
+                               data_root=data_root)
     return export_onnx(model._ckpt, path, source=model.source)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
@@ -54,33 +55,40 @@ def load_model(source: str | os.PathLike | None = None, device: str = "auto", am
 
 
 class Model:
-    """A checkpoint's network on a device: ``predict`` RGB frames, ``overlay`` the result.
+    """A checkpoint's network, ready to ``predict`` RGB frames and ``overlay`` the result.
 
     Attributes: ``classes`` (names, ``palette``, ``ignore_index``), ``card`` (the checkpoint's
     model name, options, preprocessing and meta), ``source`` (checkpoint path), ``device``,
-    ``backend``, ``precision``.
+    ``backend``, ``precision``. The network is put on its runtime at the first use that needs it
+    (``predict``, ``device``, ...): ``evaluate`` with batch statistics and ``export`` never need it.
     """
 
     def __init__(self, ckpt: dict[str, Any], source: str = "checkpoint", device: str = "auto",
                  amp: str = "auto", tta: str | None = None, backend: str = "auto"):
+        self.source = str(source)
+        self.card: ModelCard = ModelCard.from_checkpoint(ckpt, self.source)  # malformed entries fail here
+        self.amp, self.tta, self._device, self._backend = amp, tta, device, backend
+        self._ckpt = ckpt  # evaluate and export work on the checkpoint dict
+
+    @cached_property
+    def _predictor(self):
         from segnet.inference.predictor import Predictor
 
-        self.source = str(source)
-        self.amp, self.tta, self._backend = amp, tta, backend  # evaluate builds its own runner with these
-        self._ckpt = ckpt  # evaluate and export work on the checkpoint dict
-        self._predictor = Predictor(ckpt, self.source, device=device, amp=amp, tta=tta, backend=backend)
-        self.card: ModelCard = self._predictor.card
+        return Predictor(self._ckpt, self.source, device=self._device, amp=self.amp, tta=self.tta, backend=self._backend)
 
     @property
     def classes(self) -> DatasetClasses:
+        """The classes the model was trained on: names, palette, ignore index."""
         return self.card.classes
 
     @property
     def name(self) -> str:
+        """The architecture, e.g. fc_densenet103."""
         return self.card.model_name
 
     @property
     def device(self):
+        """The torch.device the network runs on."""
         return self._predictor.device
 
     @property
@@ -143,6 +151,12 @@ class Model:
             return blended
         present = [int(i) for i in np.unique(labels) if i < self.classes.num_classes]
         return np.concatenate([blended, legend_strip(self.classes, present, blended.shape[1])], axis=0)
+
+    def describe(self) -> str:
+        """One line: model name, source (and a bundle's recorded test mIoU), device and precision."""
+        from segnet.inference.bundled import describe
+
+        return f"{describe(self._ckpt, self.source)}; {self.device}, {self.precision}"
 
     def __repr__(self) -> str:
         return (f"Model({self.name}, {self.classes.num_classes} classes, {self.backend} on {self.device}, {self.precision}, "

@@ -9,6 +9,7 @@ import sys
 
 # Each module defines add_parser(subparsers); its parser sets ``func(args) -> int``.
 _COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench"]
+INTERRUPTED = 130  # exit status of a run stopped by a signal (128 + SIGINT, as shells report it)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("segnet: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         if os.environ.get("SEGNET_DEBUG"):
             raise

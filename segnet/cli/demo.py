@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.cli.predict import add_model_options, add_output_options, flag_error, output_options
+from segnet.cli.predict import add_model_options, add_output_options, output_options
 
 SEQUENCE = "Seq05VD"
 DEMO_FPS = 5.0
@@ -52,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from segnet.errors import SegnetError
     from segnet.paths import default_data_root
 
-    try:
-        options = output_options(args)
-    except SegnetError as exc:
-        raise flag_error(exc) from None
+    options = output_options(args)
     root = args.data_root or default_data_root()
     pairs = [p for p in find_pairs(root, "test") if p[0].name.startswith(f"{SEQUENCE}_")]
     if not pairs:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.cli.predict import add_model_options
+from segnet.cli.predict import add_model_options, flags_named, load_model
 from segnet.errors import SegnetError
 
 
@@ -30,24 +30,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.inference.bundled import resolve_checkpoint
-    from segnet.inference.evaluate import dataset_name, evaluate, format_table, write_report
-    from segnet.paths import default_data_root
+    import segnet
 
     if args.protocol == "paper" and (args.bn is not None or args.batch_size is not None):
         raise SegnetError("--protocol paper sets the BatchNorm mode and batch size itself; leave out --bn and --batch-size")
-    ckpt, source = resolve_checkpoint(args.checkpoint)
+    model = load_model(args)
     out = args.out
     if out is None:
         out = (args.checkpoint.parent if args.checkpoint else Path("outputs") / "bundled") / f"eval_{args.split}"
-    result = evaluate(ckpt, source, args.data_root or default_data_root(), split=args.split,
-                      batch_size=args.batch_size or 2, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend,
-                      bn=args.bn or "running", protocol=args.protocol, progress=sys.stderr.isatty())
-    write_report(result, out)
-    s = result["settings"]
-    print(f"{result['model_name']} on {dataset_name(result)} {result['split']} ({result['num_images']} images; {s['precision']}, "
-          f"tta {s['tta']}, protocol {s['protocol']}: bn {s['bn']}, batch {s['batch_size']}, "
-          f"input_scale {s['input_scale']:g})")
-    print(format_table(result))
+    with flags_named():
+        result = segnet.evaluate(model, args.data_root, split=args.split, batch_size=args.batch_size or 2,
+                                 bn=args.bn or "running", protocol=args.protocol, progress=sys.stderr.isatty())
+    result.save(out)
+    print(result.describe())
+    print(result.table())
     print(f"wrote {out}/metrics.json, per_class_iou.csv, confusion_matrix.png")
     return 0

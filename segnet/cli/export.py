@@ -29,22 +29,21 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.errors import SegnetError
-    from segnet.inference.bundled import resolve_checkpoint
-    from segnet.inference.export import export_onnx, export_openvino
+    import segnet
+
+    from segnet.cli.predict import flags_named
 
     if args.int8 and args.format != "openvino":
-        raise SegnetError("--int8 needs --format openvino")
-    ckpt, source = resolve_checkpoint(args.checkpoint)
-    if ckpt.get("exported"):
-        raise SegnetError(f"{source} is already an exported model: export from its .pt checkpoint")
+        raise segnet.SegnetError("--int8 needs --format openvino")
+    model = segnet.load_model(args.checkpoint)  # reads the checkpoint; export never runs the network
+    with flags_named():
+        path = segnet.export(model, args.out, format=args.format, int8=args.int8,
+                             calibration_frames=args.calibration_frames, data_root=args.data_root)
     if args.format == "openvino":
-        path = export_openvino(ckpt, args.out, source, int8=args.int8, calibration_frames=args.calibration_frames,
-                               data_root=args.data_root)
-        size = path.stat().st_size + path.with_suffix(".bin").stat().st_size
+        weights = path.with_suffix(".bin")
+        size = path.stat().st_size + weights.stat().st_size
         kind = f"INT8, calibrated on {args.calibration_frames} train frames" if args.int8 else "float32"
-        print(f"wrote {path} + {path.with_suffix('.bin').name} ({size / 1e6:.1f} MB): {ckpt['model_name']}, OpenVINO IR, {kind}")
+        print(f"wrote {path} + {weights.name} ({size / 1e6:.1f} MB): {model.name}, OpenVINO IR, {kind}")
         return 0
-    path = export_onnx(ckpt, args.out, source=source)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {ckpt['model_name']}, dynamic batch/height/width")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {model.name}, dynamic batch/height/width")
     return 0

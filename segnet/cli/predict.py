@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -30,10 +32,19 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def output_options(args: argparse.Namespace, **more):
-    from segnet.inference.predict import OutputOptions
+    """segnet.OutputOptions from the flags, checked before any work (errors name the flag)."""
+    import segnet
 
-    return OutputOptions(opacity=args.opacity, with_input=args.side_by_side, legend=args.legend,
-                         batch_size=args.batch_size, **more)
+    with flags_named():
+        return segnet.OutputOptions(opacity=args.opacity, with_input=args.side_by_side, legend=args.legend,
+                                    batch_size=args.batch_size, **more)
+
+
+def load_model(args: argparse.Namespace):
+    """segnet.load_model with the model flags (the network is built on first use)."""
+    import segnet
+
+    return segnet.load_model(args.checkpoint, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend)
 
 
 def add_parser(subparsers) -> None:
@@ -58,18 +69,25 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-_FLAGS = {"opacity": "--opacity", "batch size": "--batch-size", "max frames": "--max-frames", "cannot show": "--show"}
+# The library names its parameters ("opacity must be ..."); on the command line, name the flag.
+_FLAGS = {"opacity": "--opacity", "batch size": "--batch-size", "batch_size": "--batch-size",
+          "max frames": "--max-frames", "fps": "--fps", "calibration_frames": "--calibration-frames"}
 
 
-def flag_error(exc: Exception) -> Exception:
-    """The library names values ("opacity must be ..."); on the command line, name the flag."""
+@contextlib.contextmanager
+def flags_named() -> Iterator[None]:
+    """Re-raise a library error about a parameter's value with the flag that set it in front."""
     from segnet.errors import SegnetError
 
-    text = str(exc)
-    for value, flag in _FLAGS.items():
-        if text.startswith(value):
-            return SegnetError(f"{flag}: {text}")
-    return exc
+    try:
+        yield
+    except SegnetError as exc:
+        text = str(exc)
+        flag = "--show" if text.startswith("cannot show") else next(
+            (f for value, f in _FLAGS.items() if text.startswith(f"{value} must ")), None)
+        if flag is None:
+            raise
+        raise SegnetError(f"{flag}: {text}") from None
 
 
 def print_summary(summary: dict, out: Path) -> None:
@@ -90,20 +108,12 @@ def print_summary(summary: dict, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.errors import SegnetError
-    from segnet.inference.bundled import describe, resolve_checkpoint
-    from segnet.inference.predict import collect_inputs, run_predict
-    from segnet.inference.predictor import Predictor
+    import segnet
 
-    try:
-        options = output_options(args, save_frames=args.save_frames, max_frames=args.max_frames, show=args.show)
-    except SegnetError as exc:
-        raise flag_error(exc) from None
-    inputs = collect_inputs(args.inputs, save_frames=args.save_frames)
-    ckpt, source = resolve_checkpoint(args.checkpoint)
-    predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend)
+    options = output_options(args, save_frames=args.save_frames, max_frames=args.max_frames, show=args.show)
+    model = load_model(args)
     # stdout: stderr is for the one error line a failure prints
-    print(f"model: {describe(ckpt, source)}; {predictor.device}, {predictor.precision}", flush=True)
-    summary = run_predict(predictor, inputs, args.out, options, progress=sys.stderr.isatty())
+    print(f"model: {model.describe()}", flush=True)
+    summary = segnet.predict_files(model, args.inputs, args.out, options, progress=sys.stderr.isatty())
     print_summary(summary, args.out)
     return 0

@@ -6,6 +6,10 @@ import shlex
 import signal
 import sys
 
+from segnet.cli import INTERRUPTED
+
+RESUME_HINT = "segnet train --resume {run_dir}"  # how the interrupted and time-budget lines say to continue
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -23,38 +27,31 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from segnet.errors import SegnetError
+    import segnet
 
     if bool(args.config) == bool(args.resume):
-        raise SegnetError("give exactly one of --config FILE or --resume RUN_DIR")
-    from segnet.training.distributed import current_rank
-    from segnet.training.stop import EXIT_CODE, TrainingInterrupted, interrupted_message
-    from segnet.training.train import resume, train
-
+        raise segnet.SegnetError("give exactly one of --config FILE or --resume RUN_DIR")
     command = "segnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
     try:
         if args.resume:
-            summary = resume(args.resume, overrides, command=command)
+            run = segnet.resume(args.resume, overrides, command=command, resume_hint=RESUME_HINT)
         else:
-            from segnet.config import load_config
-
-            summary = train(load_config(args.config, overrides), command=command)
-    except TrainingInterrupted as stop:
+            run = segnet.train(segnet.load_config(args.config, overrides), command=command, resume_hint=RESUME_HINT)
+    except segnet.TrainingInterrupted as stop:
         for sig in (signal.SIGINT, signal.SIGTERM):  # state is saved: a late second signal must not add a line
             signal.signal(sig, signal.SIG_IGN)
-        if current_rank() == 0:
-            print(interrupted_message(stop.run_dir, stop.resumable), file=sys.stderr)
-        return EXIT_CODE
-    if current_rank() != 0:
+        if stop.is_main:
+            print(stop.message(RESUME_HINT), file=sys.stderr)
+        return INTERRUPTED
+    if not run.is_main:
         return 0
-    if summary.get("stopped") == "already finished":
-        print(f"{summary['run_dir']}: run already finished; best model {summary['best']} "
+    if run.stopped == "already finished":
+        print(f"{run.run_dir}: run already finished; best model {run.best_checkpoint} "
               "(a larger train.epochs or finetune.epochs continues it)")
         return 0
-    best = summary.get("best_miou")
-    best_txt = f"{best:.4f}" if isinstance(best, float) and best > float("-inf") else "n/a"
-    print(f"done ({summary['stopped']}): best val mIoU {best_txt}; model {summary['best']}")
-    if summary.get("stopped") == "time budget":
-        print(f"continue with: segnet train --resume {summary['run_dir']}")
+    best = "n/a" if run.best_miou is None else f"{run.best_miou:.4f}"
+    print(f"done ({run.stopped}): best val mIoU {best}; model {run.best_checkpoint}")
+    if run.stopped == "time budget":
+        print(f"continue with: {RESUME_HINT.format(run_dir=run.run_dir)}")
     return 0

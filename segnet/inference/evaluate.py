@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,12 @@ def paper_protocol(model_name: str) -> dict[str, Any]:
 def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: str = "test",
              batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
              bn: str = "running", progress: bool = True, protocol: str = "standard",
-             backend: str = "auto") -> dict[str, Any]:
+             backend: str = "auto", running_predictor: Callable[[], Predictor] | None = None) -> dict[str, Any]:
     """Metrics over the whole split (void pixels ignored); returns the metrics.json content.
 
     ``protocol="paper"`` replaces ``bn`` and ``batch_size`` by ``paper_protocol``'s.
+    ``running_predictor``: gives the predictor to use with running statistics (a Model's own, so
+    that it is not built twice); batch statistics always get a torch predictor of their own.
     """
     if protocol not in PROTOCOLS:
         raise SegnetError(f"protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
@@ -68,9 +71,11 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
     if trained.names != classes.names:
         raise SegnetError(f"{source}: model has {trained.num_classes} classes ({', '.join(trained.names)}), the data "
                           f"at {data_root} has {classes.num_classes} ({', '.join(classes.names)})")
-    # Batch statistics need the module tree as trained: no folded/buffered inference path.
-    predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"),
-                          backend=backend if bn == "running" else "torch")
+    if bn == "running" and running_predictor is not None:
+        predictor = running_predictor()
+    else:  # batch statistics need the module tree as trained: no folded/buffered inference path
+        predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"),
+                              backend=backend if bn == "running" else "torch")
     if bn == "batch":
         use_batch_statistics(predictor.model)
     pairs = find_pairs(data_root, split)

@@ -21,17 +21,24 @@ import threading
 from pathlib import Path
 
 from segnet.errors import SegnetError
+from segnet.training.distributed import current_rank
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODE = 130
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on a signal; ``run_dir/last.pt`` holds its resumable state (if ``resumable``)."""
+    """Training stopped on a signal; ``run_dir/last.pt`` holds its resumable state (if ``resumable``).
+    ``is_main``: raised in the first process (the only one that reports, under torchrun)."""
 
     def __init__(self, run_dir: Path, resumable: bool):
         super().__init__(str(run_dir))
         self.run_dir, self.resumable = Path(run_dir), resumable
+        self.is_main = current_rank() == 0
+
+    def message(self, resume_hint: str | None = None) -> str:
+        """The one line a stopped run prints (see ``interrupted_message``)."""
+        return interrupted_message(self.run_dir, self.resumable, resume_hint)
 
 
 class StopRequested(Exception):
@@ -39,18 +46,23 @@ class StopRequested(Exception):
     a save and TrainingInterrupted. Not a KeyboardInterrupt, so nothing on the way catches it as one."""
 
 
-def interrupted_message(run_dir: Path | None, resumable: bool) -> str:
-    """The one line a stopped run prints (the CLI's wording; resume command included)."""
+def interrupted_message(run_dir: Path | None, resumable: bool, resume_hint: str | None = None) -> str:
+    """The one line a stopped run prints: where its resumable state is and, when the caller gives
+    ``resume_hint`` (``{run_dir}`` filled in), how to continue it (the command line names its own
+    command; the library names none)."""
     if run_dir is None or not resumable:
         return "segnet: interrupted"
-    return f"segnet: interrupted; resumable state in {run_dir}/last.pt (segnet train --resume {run_dir})"
+    hint = f" ({resume_hint.format(run_dir=run_dir)})" if resume_hint else ""
+    return f"segnet: interrupted; resumable state in {run_dir}/last.pt{hint}"
 
 
 class StopSignals:
-    """Install with ``with StopSignals(run_dir) as stop:``; ``stop.armed = True`` once the loop runs."""
+    """Install with ``with StopSignals(run_dir) as stop:``; ``stop.armed = True`` once the loop runs.
+    ``resume_hint``: for the line a second signal prints (``interrupted_message``)."""
 
-    def __init__(self, run_dir: Path | None = None):
+    def __init__(self, run_dir: Path | None = None, resume_hint: str | None = None):
         self.run_dir = Path(run_dir) if run_dir is not None else None  # set once known, before arming
+        self.resume_hint = resume_hint
         self.requested: int | None = None  # the signal number, once one arrived
         self.armed = False  # False: set-up, a signal raises KeyboardInterrupt at once
         self._pid = os.getpid()
@@ -75,14 +87,13 @@ class StopSignals:
             raise KeyboardInterrupt
         if self.requested is not None:  # second signal: leave now; last.pt is old or new, never torn
             resumable = (self.run_dir / "last.pt").is_file()
-            os.write(2, (interrupted_message(self.run_dir, resumable) + "\n").encode())
+            os.write(2, (interrupted_message(self.run_dir, resumable, self.resume_hint) + "\n").encode())
             os._exit(EXIT_CODE)
         self.requested = signum
 
     def request(self) -> None:
         """Act as if a signal arrived (debug.interrupt_at_step; library callers)."""
         self.requested = self.requested or signal.SIGINT
-
 
 
 def worker_death(exc: RuntimeError, run_dir: Path) -> SegnetError | None:

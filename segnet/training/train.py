@@ -44,13 +44,14 @@ def _absolute_paths(cfg) -> None:
         cfg.run_dir = os.path.abspath(os.path.expanduser(cfg.run_dir))
 
 
-def train(cfg, command: str = "") -> dict:
-    """Train from scratch as ``cfg`` says; returns the summary of Trainer.fit()."""
+def train(cfg, command: str = "", resume_hint: str | None = None) -> dict:
+    """Train from scratch as ``cfg`` says; returns the summary of Trainer.fit(). ``resume_hint``:
+    how to continue, for the line a second signal prints (segnet.training.stop)."""
     started = time.monotonic()
     info, device = distributed.init_distributed(cfg.device)
     created = None  # the first folder of the run directory's path this call creates
     # installed before the run directory exists: a SIGTERM in set-up removes it like any failure
-    stop = StopSignals()
+    stop = StopSignals(resume_hint=resume_hint)
     try:
         with stop:
             run_dir = _shared_run_dir(cfg, info).absolute()
@@ -83,7 +84,8 @@ def _first_missing(path: Path) -> Path | None:
     return missing
 
 
-def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str = "") -> dict:
+def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str = "",
+           resume_hint: str | None = None) -> dict:
     """Continue the run in ``run_dir`` from its last.pt (exactly, in deterministic mode).
 
     ``overrides`` (key=value) may change things like max_minutes, epochs or num_workers; more
@@ -117,7 +119,7 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str
         if info.is_main:
             save_config(cfg, run_dir)
             remove_stale_temporaries(run_dir)  # checkpoint writes a kill cut short
-        with StopSignals(run_dir) as stop:
+        with StopSignals(run_dir, resume_hint) as stop:
             trainer = Trainer(cfg, run_dir, info, device, resume=ckpt, command=command, started=started, stop=stop)
             return trainer.fit()
     finally:
