@@ -17,11 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.cli.predict import add_model_options, add_output_options, output_options
+from segnet.cli.predict import add_model_options, add_output_options, flags_named, load_model, output_options
 
-SEQUENCE = "Seq05VD"
+SEQUENCE = "Seq05VD"  # segnet.inference.demo.SEQUENCE, named here without loading the pipeline
 DEMO_FPS = 5.0
-INPUT_CODECS = (("FFV1", ".mkv"), ("mp4v", ".mp4"), ("MJPG", ".avi"))
 
 
 def add_parser(subparsers) -> None:
@@ -38,64 +37,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from segnet.data.camvid import find_pairs, read_image, read_label
-    from segnet.data.classes import CLASS_NAMES, NUM_CLASSES, VOID_ID
-    from segnet.inference.bundled import describe, resolve_checkpoint
-    from segnet.inference.evaluate import format_table, summarize, write_metrics_files
-    from segnet.core.metrics import SegmentationMetrics
-    from segnet.inference.predict import predict_video
-    from segnet.inference.predictor import Predictor
-    from segnet.inference.staging import Staging
-    from segnet.inference.video import VideoWriter
-    from segnet.errors import SegnetError
-    from segnet.paths import default_data_root
+    import segnet
 
     options = output_options(args)
-    root = args.data_root or default_data_root()
-    pairs = [p for p in find_pairs(root, "test") if p[0].name.startswith(f"{SEQUENCE}_")]
-    if not pairs:
-        raise SegnetError(f"no {SEQUENCE}_*.png frames in {Path(root) / 'test'}")
-    if args.fps <= 0:
-        raise SegnetError(f"--fps must be positive, got {args.fps}")
-    ckpt, source = resolve_checkpoint(args.checkpoint)
-    if int(ckpt.get("num_classes", NUM_CLASSES)) != NUM_CLASSES:
-        raise SegnetError(f"{source}: model has {ckpt.get('num_classes')} classes, CamVid has {NUM_CLASSES}")
-    predictor = Predictor(ckpt, source, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend)
-    progress = sys.stderr.isatty()
-    print(f"model: {describe(ckpt, source)}; {predictor.device}, {predictor.precision}")
-
-    labels = iter(read_label(label) for _, label in pairs)
-    metrics = SegmentationMetrics(NUM_CLASSES, VOID_ID)
-
-    def score(ids) -> None:
-        for frame_ids in ids:
-            target = next(labels)
-            if target.shape != frame_ids.shape:
-                raise SegnetError(f"label size {target.shape} differs from the video frame size {frame_ids.shape}")
-            metrics.update(torch.from_numpy(frame_ids).long(), torch.from_numpy(target).long())
-
-    with Staging(args.out) as stage:
-        first = read_image(pairs[0][0])
-        with VideoWriter(stage.path(SEQUENCE), args.fps, (first.shape[1], first.shape[0]), codecs=INPUT_CODECS) as clip:
-            for image, _ in pairs:
-                clip.write(read_image(image))
-        print(f"assembled {len(pairs)} frames of {SEQUENCE} into {clip.path.name} ({clip.codec}, {args.fps:g} fps)")
-        video = predict_video(predictor, clip.path, stage, options, on_frames=score, progress=progress)
-        if video["frames"] != len(pairs):
-            raise SegnetError(f"{clip.path.name}: read back {video['frames']} frames, wrote {len(pairs)}")
-        result = {"checkpoint": source, "model_name": ckpt["model_name"], "split": f"test/{SEQUENCE}",
-                  "num_images": len(pairs), **summarize(metrics, list(ckpt.get("class_names") or CLASS_NAMES)),
-                  "settings": {"video": clip.path.name, "codec": clip.codec, "precision": predictor.precision,
-                               "device": str(predictor.device), "tta": args.tta,
-                               "frames_per_second": video["frames_per_second"]}}
-        write_metrics_files(result, stage, title=f"{ckpt['model_name']} on CamVid {SEQUENCE} (mIoU {100 * result['miou']:.1f})")
-
-    print(f"{video['frames']} frames segmented at {video['frames_per_second']:.2f} frames/s "
-          f"({predictor.precision}, {torch.get_num_threads()} threads) -> {args.out}/{video['output']}")
-    lossy = "" if clip.codec == "FFV1" else f" (frames decoded from the {clip.codec} clip, not the PNGs)"
-    print(f"per-class IoU on the {len(pairs)} {SEQUENCE} frames against testannot{lossy}:")
-    print(format_table(result))
-    print(f"wrote {args.out}/{clip.path.name}, {video['output']}, metrics.json, per_class_iou.csv, confusion_matrix.png")
+    model = load_model(args)
+    print(f"model: {model.describe()}", flush=True)
+    with flags_named():
+        demo = segnet.demo(model, args.data_root, args.out, fps=args.fps, options=options, progress=sys.stderr.isatty())
+    result = demo.evaluation
+    print(f"assembled {result.num_images} frames of {SEQUENCE} into {demo.clip.name} ({demo.codec}, {demo.fps:g} fps)")
+    print(f"{demo.frames} frames segmented at {demo.frames_per_second:.2f} frames/s "
+          f"({demo.precision}, {demo.threads} threads) -> {demo.overlay}")
+    lossy = "" if demo.codec == "FFV1" else f" (frames decoded from the {demo.codec} clip, not the PNGs)"
+    print(f"per-class IoU on the {result.num_images} {SEQUENCE} frames against testannot{lossy}:")
+    print(result.table())
+    print(f"wrote {args.out}/{demo.clip.name}, {demo.overlay.name}, metrics.json, per_class_iou.csv, confusion_matrix.png")
     return 0

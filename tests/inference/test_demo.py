@@ -132,15 +132,16 @@ def test_demo(bundle, seq_root, tmp_path, monkeypatch, capsys):
         assert np.abs(a - b).sum() <= 1e-4 * a.sum()  # batch 2 vs 1: rounding at near-ties only
 
 
-def test_demo_without_bundle_or_frames(tmp_path, seq_root, capsys, monkeypatch):
+def test_demo_without_bundle_or_frames(bundle, tmp_path, seq_root, capsys, monkeypatch):
     monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(tmp_path / "absent.pt"))
     assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(seq_root)]) == 2
     assert "bundled model is missing" in capsys.readouterr().err
+    monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(bundle))
     empty = tmp_path / "empty"
     for d in ("test", "testannot"):
         (empty / d).mkdir(parents=True)
     (empty / "test" / "0001TP_1.png").symlink_to(next((seq_root / "test").glob("0001TP_*.png")).resolve())
     (empty / "testannot" / "0001TP_1.png").symlink_to(next((seq_root / "testannot").glob("0001TP_*.png")).resolve())
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(empty)]) == 2
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(empty), "--device", "cpu"]) == 2
     assert "no Seq05VD_*.png frames" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
