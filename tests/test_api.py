@@ -115,14 +115,21 @@ def test_predict_refuses_bad_input_with_one_clear_error(model, bad, message):
         model.predict(bad)
 
 
-def test_overlay_blends_the_palette_and_adds_a_legend(model, crops):
+def test_overlay_and_colours_are_what_predict_writes(model, crops):
+    from segnet.inference.visualize import draw_legend, overlay_palette
+
     image = read_image(_frames(crops)[0])
     labels = model.predict(image)
+    bright = overlay_palette(CAMVID.names, CAMVID.palette)  # overlays: colours that show on photos
     np.testing.assert_array_equal(model.overlay(image, labels, opacity=0.0), image)
-    np.testing.assert_array_equal(model.overlay(image, labels, opacity=1.0), CAMVID.palette[labels])
-    with_legend = model.overlay(image, labels, legend=True)
-    assert with_legend.shape[1:] == (SIZE, 3) and with_legend.shape[0] > SIZE
-    assert (with_legend[SIZE:] != 255).any()  # swatches and names were drawn
+    np.testing.assert_array_equal(model.overlay(image, labels, opacity=1.0), bright[labels])
+    np.testing.assert_array_equal(model.colorize(labels), CAMVID.palette[labels])  # colour maps: the dataset's
+    # one legend style: the class names on their colours along the bottom edge, size unchanged
+    wide = cv2.resize(image, (256, 192), interpolation=cv2.INTER_NEAREST)
+    wide_labels = model.predict(wide)
+    plain, with_legend = model.overlay(wide, wide_labels), model.overlay(wide, wide_labels, legend=True)
+    assert with_legend.shape == plain.shape and (with_legend != plain).any()
+    np.testing.assert_array_equal(with_legend, draw_legend(plain, list(CAMVID.names), bright))
     with pytest.raises(segnet.SegnetError, match="labels are 32x32, the image 64x64"):
         model.overlay(image, labels[:32, :32])
     with pytest.raises(segnet.SegnetError, match="opacity"):

@@ -130,27 +130,25 @@ class Model:
         return out
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
-        """HxW class ids -> HxWx3 uint8 RGB in the model's palette (void in its colour)."""
+        """HxW class ids -> HxWx3 uint8 RGB in the model's palette (void in its colour), as
+        ``segnet predict`` writes ``<name>_color.png``."""
         from segnet.inference.visualize import colorize
 
         return colorize(_check_labels(labels), self.classes.palette)
 
     def overlay(self, image: ImageLike, labels: np.ndarray, opacity: float = 0.5, legend: bool = False) -> np.ndarray:
-        """The class colours blended over the image (HxWx3 uint8); ``legend=True`` adds a strip
-        below it naming the classes present, each with its colour."""
-        from segnet.api.legend import legend_strip
-        from segnet.inference.visualize import overlay
+        """The classes in bright overlay colours (segnet.inference.visualize.overlay_palette: several
+        dataset colours vanish over a photo) blended over the image: HxWx3 uint8, as ``segnet predict``
+        writes ``<name>_overlay.png``. ``legend=True`` writes the class names on their colours along
+        the bottom edge (on images at least 200 pixels wide)."""
+        from segnet.inference.visualize import Painter
 
         if not 0.0 <= opacity <= 1.0:
             raise SegnetError(f"opacity must be in [0, 1], got {opacity}")
         frame, labels = _as_frame(image, "image"), _check_labels(labels)
         if frame.shape[:2] != labels.shape:
             raise SegnetError(f"labels are {labels.shape[0]}x{labels.shape[1]}, the image {frame.shape[0]}x{frame.shape[1]}")
-        blended = overlay(frame, self.colorize(labels), opacity)
-        if not legend:
-            return blended
-        present = [int(i) for i in np.unique(labels) if i < self.classes.num_classes]
-        return np.concatenate([blended, legend_strip(self.classes, present, blended.shape[1])], axis=0)
+        return Painter(self.classes, opacity).overlay(frame, labels, legend)
 
     def describe(self) -> str:
         """One line: model name, source (and a bundle's recorded test mIoU), device and precision."""

@@ -31,13 +31,12 @@ import numpy as np
 from tqdm import tqdm
 
 from segnet.data.camvid import read_image
-from segnet.data.classes import CLASS_NAMES
 from segnet.errors import SegnetError
 from segnet.inference.inputs import MANIFEST, Input, check_inputs_kept, collect_inputs, written_by_segnet
 from segnet.inference.predictor import Predictor
 from segnet.inference.staging import Staging, write_png
 from segnet.inference.video import VideoReader, VideoWriter, gui_problem
-from segnet.inference.visualize import colorize, draw_legend, overlay, overlay_palette, side_by_side
+from segnet.inference.visualize import Painter, side_by_side
 
 __all__ = ["Input", "OutputOptions", "collect_inputs", "predict_images", "predict_video", "run_predict"]
 WINDOW = "segnet"
@@ -65,24 +64,6 @@ class OutputOptions:
             raise SegnetError(f"max frames must be >= 1, got {self.max_frames}")
         if self.show and (problem := gui_problem()):
             raise SegnetError(f"cannot show frames: {problem}")
-
-
-class Painter:
-    """Colour maps in the model's palette and overlays in bright overlay colours, with legends."""
-
-    def __init__(self, predictor: Predictor, opacity: float):
-        self.names = list(predictor.class_names or CLASS_NAMES[: predictor.num_classes])
-        self.palette = np.asarray(predictor.palette, dtype=np.uint8)
-        self.overlay_palette = overlay_palette(self.names, self.palette)
-        self.opacity = opacity
-
-    def color(self, ids: np.ndarray, legend: bool = False) -> np.ndarray:
-        color = colorize(ids, self.palette)
-        return draw_legend(color, self.names, self.palette) if legend else color
-
-    def overlay(self, image: np.ndarray, ids: np.ndarray, legend: bool = False) -> np.ndarray:
-        out = overlay(image, colorize(ids, self.overlay_palette), self.opacity)
-        return draw_legend(out, self.names, self.overlay_palette) if legend else out
 
 
 class OutputStage(Staging):
@@ -152,7 +133,7 @@ def _batches(frames: Iterable[tuple[int, np.ndarray]], batch_size: int) -> Itera
 
 def predict_images(predictor: Predictor, items: list[Input], stage: Staging, options: OutputOptions,
                    progress: bool = True) -> dict[str, Any]:
-    painter, legend = Painter(predictor, options.opacity), bool(options.legend)
+    painter, legend = Painter(predictor.card.classes, options.opacity), bool(options.legend)
     start, done = time.perf_counter(), 0
     with tqdm(total=len(items), unit="img", desc="images", disable=not progress, dynamic_ncols=True) as bar:
         for _, batch in _batches(enumerate(read_image(i.path) for i in items), options.batch_size):
@@ -204,7 +185,7 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
     """Overlay video of a file, camera or stream into the stage; ``on_frames(ids [N,H,W])`` sees
     every prediction. A live source stops on Ctrl-C or SIGTERM keeping what was segmented (``stopped``)."""
     item = item if isinstance(item, Input) else Input(Path(item), "video", Path(item).stem)
-    painter, legend = Painter(predictor, options.opacity), options.legend is not False
+    painter, legend = Painter(predictor.card.classes, options.opacity), options.legend is not False
     frames, written, stopped, signalled = 0, 0, None, {}
     if options.save_frames and isinstance(stage, OutputStage):
         stage.replace_whole(f"{item.name}_frames")

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segnet.data.classes import DatasetClasses
+
 # Overlay colours by class name (lower case): CamVid's classes, each bright and far from the others.
 OVERLAY_COLORS = {
     "sky": (80, 180, 255), "building": (255, 110, 50), "pole": (255, 240, 0), "road": (170, 70, 255),
@@ -80,6 +82,28 @@ def draw_legend(image: np.ndarray, class_names: Sequence[str], palette: np.ndarr
         cv2.rectangle(out, (bx, top + by), (bx + box_w - 1, top + by + row_h - 1), colour, cv2.FILLED)
         cv2.putText(out, name, (bx + pad, top + by + pad + text_h), _FONT, scale, ink, thickness, cv2.LINE_AA)
     return out
+
+
+class Painter:
+    """Pictures of class ids, as ``segnet predict`` writes them and ``Model.overlay`` returns them:
+    colour maps in the dataset's palette, overlays in bright overlay colours, either with an
+    optional legend (``draw_legend``)."""
+
+    def __init__(self, classes: DatasetClasses, opacity: float = 0.5):
+        self.names = list(classes.names)
+        self.palette = np.asarray(classes.palette, dtype=np.uint8)
+        self.overlay_palette = overlay_palette(self.names, self.palette)
+        self.opacity = opacity
+
+    def color(self, ids: np.ndarray, legend: bool = False) -> np.ndarray:
+        """HxW ids -> HxWx3 uint8 in the dataset's palette."""
+        color = colorize(ids, self.palette)
+        return draw_legend(color, self.names, self.palette) if legend else color
+
+    def overlay(self, image: np.ndarray, ids: np.ndarray, legend: bool = False) -> np.ndarray:
+        """The ids in overlay colours blended over the RGB image (``opacity``: the colours' weight)."""
+        out = overlay(image, colorize(ids, self.overlay_palette), self.opacity)
+        return draw_legend(out, self.names, self.overlay_palette) if legend else out
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
