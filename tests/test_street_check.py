@@ -1,0 +1,29 @@
+"""tools/street_check.py: each change alters what it says and nothing else."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+spec = importlib.util.spec_from_file_location("street_check", Path(__file__).parent.parent / "tools" / "street_check.py")
+street_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(street_check)
+
+
+def test_blue_sky_repaints_only_sky_pixels_blue():
+    rng = np.random.default_rng(0)
+    image = np.full((40, 60, 3), 128, np.uint8)
+    label = np.full((40, 60), 1, np.uint8)
+    label[:15] = 0  # sky on top
+    out = street_check.blue_sky(image, label, 0, rng)
+    assert np.array_equal(out[15:], image[15:])
+    sky = out[:15].reshape(-1, 3).astype(int)
+    assert (sky[:, 2] > sky[:, 0] + 30).all()  # blue dominates red everywhere in the sky
+
+
+def test_photometric_changes_keep_shape_and_dtype():
+    image = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    for name, change in street_check.CHANGES.items():
+        out = change(image, np.zeros((32, 48), np.uint8), 0, np.random.default_rng(0))
+        assert out.shape == image.shape and out.dtype == np.uint8, name
+        assert (name == "none") == np.array_equal(out, image), name

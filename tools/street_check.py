@@ -1,0 +1,117 @@
+"""Would the model still read a street that does not look like CamVid? A stand-in check.
+
+CamVid's skies are overcast grey and its camera is one camera in one city; the footage users run
+the bundled model on has blue skies, low sun, other white balance and blur. Without other
+labelled footage here, this tool changes CamVid test frames the way such footage differs and
+scores the model on each change against the unchanged labels:
+
+- ``blue_sky``: every Sky pixel (from the label) becomes a clear-sky gradient, deep blue at the top
+  to pale blue at the horizon, with a little noise;
+- ``sunny``: brighter, more contrast and saturation, warmer white balance;
+- ``dusk``: darker, lower contrast, bluer;
+- ``blur``: a 7-pixel motion blur.
+
+Per change: mIoU over the frames, Sky recall (share of Sky pixels labelled Sky) and the share of Sky
+pixels labelled Building (the failure seen on other footage). Uses the public API only.
+
+    python tools/street_check.py [--checkpoint PATH] [--frames 40] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import segnet  # noqa: E402
+from segnet.core.metrics import SegmentationMetrics  # noqa: E402
+from segnet.data.camvid import read_pair  # noqa: E402
+
+
+def blue_sky(image: np.ndarray, label: np.ndarray, sky: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = label.shape
+    t = np.linspace(0.0, 1.0, h)[:, None, None]
+    top, horizon = np.array([40, 110, 200.0]), np.array([170, 205, 235.0])
+    gradient = np.broadcast_to(top * (1 - t) + horizon * t, (h, w, 3)) + rng.normal(0, 3, (h, w, 3))
+    out = image.copy()
+    out[label == sky] = np.clip(gradient, 0, 255).astype(np.uint8)[label == sky]
+    return out
+
+
+def sunny(image: np.ndarray, *_) -> np.ndarray:
+    x = image.astype(np.float32)
+    x = (x - 128) * 1.25 + 128 + 25
+    x *= np.array([1.08, 1.0, 0.9], np.float32)  # warm white balance (RGB)
+    grey = x.mean(axis=2, keepdims=True)
+    return np.clip(grey + (x - grey) * 1.4, 0, 255).astype(np.uint8)
+
+
+def dusk(image: np.ndarray, *_) -> np.ndarray:
+    x = image.astype(np.float32)
+    x = (x - 128) * 0.8 + 128 - 45
+    return np.clip(x * np.array([0.85, 0.9, 1.1], np.float32), 0, 255).astype(np.uint8)
+
+
+def blur(image: np.ndarray, *_) -> np.ndarray:
+    kernel = np.zeros((7, 7), np.float32)
+    kernel[3, :] = 1 / 7
+    return cv2.filter2D(image, -1, kernel)
+
+
+CHANGES = {"none": lambda image, *_: image, "blue_sky": blue_sky, "sunny": sunny, "dusk": dusk, "blur": blur}
+
+
+def check(model, root: Path, frames: int, seed: int = 0) -> dict[str, dict]:
+    names = model.classes.names
+    sky, building = names.index("Sky"), names.index("Building")
+    images = sorted((root / "test").iterdir())[:: max(1, len(list((root / "test").iterdir())) // frames)][:frames]
+    pairs = [read_pair(p, root / "testannot" / p.with_suffix(".png").name) for p in images]
+    results = {}
+    for name, change in CHANGES.items():
+        rng = np.random.default_rng(seed)
+        metrics = SegmentationMetrics(len(names), ignore_index=len(names))
+        sky_total = sky_as_sky = sky_as_building = 0
+        for image, label in pairs:
+            predicted = model.predict(change(image, label, sky, rng))
+            metrics.update(torch.from_numpy(predicted.astype(np.int64))[None], torch.from_numpy(label.astype(np.int64))[None])
+            is_sky = label == sky
+            sky_total += int(is_sky.sum())
+            sky_as_sky += int((predicted[is_sky] == sky).sum())
+            sky_as_building += int((predicted[is_sky] == building).sum())
+        summary = metrics.compute()
+        results[name] = {
+            "miou": float(summary["miou"]) * 100,
+            "sky_recall": 100 * sky_as_sky / max(sky_total, 1),
+            "sky_as_building": 100 * sky_as_building / max(sky_total, 1),
+        }
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
+    parser.add_argument("--data-root", default=str(ROOT / "data" / "CamVid"))
+    parser.add_argument("--frames", type=int, default=40, help="test frames, spread over the split")
+    parser.add_argument("--json", help="write the table as JSON here")
+    args = parser.parse_args()
+    model = segnet.load_model(args.checkpoint)
+    results = check(model, Path(args.data_root), args.frames)
+    print(f"# {model.describe()}; {args.frames} CamVid test frames, each change scored against the original labels")
+    print(f"{'change':<10} {'mIoU':>6} {'Sky recall':>11} {'Sky->Building':>14}")
+    for name, r in results.items():
+        print(f"{name:<10} {r['miou']:>6.1f} {r['sky_recall']:>10.1f}% {r['sky_as_building']:>13.1f}%")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
