@@ -2,6 +2,8 @@
 
 For each model (the bundled one when present, FC-DenseNet103, any --checkpoint) and each path:
 
+- ``port``: the plain PyTorch Tiramisu port (segnet.bench.tiramisu_port) of the same network, random
+  weights, float32, NCHW -- the reference of the speed bar (speed only: its weights are not the model's);
 - ``eager``: the model as built (NCHW, a ``torch.cat`` before every dense layer: the structure
   of the plain PyTorch Tiramisu port), float32 -- the reference the speed-ups are quoted against;
 - ``torch``: segnet's own PyTorch path (channels_last, the buffered FC-DenseNet forward of
@@ -32,7 +34,7 @@ import torch
 
 from segnet.paths import default_data_root
 
-PATHS = ("eager", "torch", "openvino", "openvino-int8", "onnxruntime")
+PATHS = ("port", "eager", "torch", "openvino", "openvino-int8", "onnxruntime")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +92,11 @@ def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool, calibratio
     from segnet.inference.predictor import Predictor
 
     for path in paths:
-        if path == "eager":
+        if path == "port":
+            port = _PortPredictor.for_checkpoint(ckpt)
+            if port is not None:
+                yield path, "float32", port
+        elif path == "eager":
             yield path, "float32", Predictor(ckpt, label, device="cpu", amp="off", backend="torch",
                                              channels_last=False, fused=False)
         elif path == "torch":
@@ -107,6 +113,41 @@ def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool, calibratio
             if not onnx_path.is_file():
                 export_onnx(ckpt, onnx_path, label)
             yield path, "float32", Predictor(load_exported(onnx_path), label, backend="onnxruntime")
+
+
+class _PortPredictor:
+    """The port's network timed like a Predictor: resize to input_scale, forward, logits back to size."""
+
+    backend_name = "torch (plain port)"
+
+    def __init__(self, model: torch.nn.Module, input_scale: float):
+        self.model, self.input_scale = model.eval(), input_scale
+
+    @classmethod
+    def for_checkpoint(cls, ckpt: dict):
+        from segnet.bench.tiramisu_port import PORTS
+
+        build = PORTS.get(ckpt["model_name"])
+        # options that leave the inference network as it is; any other means a different network
+        same_network = {"dropout", "init", "memory_efficient", "deep_supervision"}
+        if build is None or set(ckpt.get("model_options") or {}) - same_network:
+            return None
+        torch.manual_seed(0)
+        return cls(build(ckpt["num_classes"]), float(ckpt.get("input_scale", 1.0)))
+
+    def to_tensor(self, frames: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
+
+    @torch.no_grad()
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        size = batch.shape[-2:]
+        if self.input_scale != 1.0:
+            batch = torch.nn.functional.interpolate(batch, scale_factor=self.input_scale, mode="bilinear")
+        out = self.model(batch)
+        return torch.nn.functional.interpolate(out, size=size, mode="bilinear") if out.shape[-2:] != size else out
+
+    def predict(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return list(self.logits(self.to_tensor(frames)).argmax(1).numpy())
 
 
 def _time(fn, frames: int) -> tuple[float, float]:
@@ -149,22 +190,24 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for label, ckpt, weights in _checkpoints(args):
         print(f"\n{label}: weights {weights}, input_scale {ckpt.get('input_scale', 1.0)}, {h}x{w}")
-        print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x eager':>9}{'agree':>9}")
-        reference, eager = None, None
+        print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x port':>8}{'x eager':>9}{'agree':>9}")
+        reference, eager, port = None, None, None
         for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16, args.calibration_frames):
             batch = predictor.to_tensor([image])
             wall, cpu_s = _time(lambda: predictor.logits(batch), args.frames)  # noqa: B023
-            labels = [predictor.predict([f])[0] for f in test]
+            labels = [predictor.predict([f])[0] for f in test] if path != "port" else []
             if reference is None and path in ("eager", "torch") and prec == "float32":
                 reference = labels
-            agree = float(np.mean([np.mean(a == b) for a, b in zip(labels, reference)])) if test and reference else None
+            agree = float(np.mean([np.mean(a == b) for a, b in zip(labels, reference)])) if labels and reference else None
             eager = wall if path == "eager" else eager
+            port = wall if path == "port" else port
             speedup = eager / wall if eager else None
-            print(f"  {path:<15}{prec:<10}{wall:>9.3f}{cpu_s:>13.3f}{speedup or 0:>8.2f}x"
+            vs_port = port / wall if port else None
+            print(f"  {path:<15}{prec:<10}{wall:>9.3f}{cpu_s:>13.3f}{vs_port or 0:>7.2f}x{speedup or 0:>8.2f}x"
                   f"{'' if agree is None else f'{100 * agree:>8.2f}%'}", flush=True)
             record = {"model": label, "weights": weights, "path": path, "backend": predictor.backend_name,
                       "precision": prec, "seconds_per_frame": wall, "frames_per_second": 1 / wall,
-                      "cpu_seconds_per_frame": cpu_s, "speedup_vs_eager": speedup,
+                      "cpu_seconds_per_frame": cpu_s, "speedup_vs_eager": speedup, "speedup_vs_port": vs_port,
                       "agreement_with_torch_float32": agree, "agreement_frames": len(test)}
             if (path, prec) == default:
                 record["default"] = True

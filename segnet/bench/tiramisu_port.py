@@ -100,3 +100,11 @@ class TiramisuPort(nn.Module):
 def tiramisu_port_103(n_classes: int = 12) -> TiramisuPort:
     """The port's FCDenseNet103 (models/tiramisu.py:113-118)."""
     return TiramisuPort((4, 5, 7, 10, 12), (12, 10, 7, 5, 4), 15, 16, 48, n_classes)
+
+
+# The port's networks by segnet's names (its FCDenseNet57 is the paper's 56: models/tiramisu.py:99-111).
+PORTS = {
+    "fc_densenet56": lambda n: TiramisuPort((4,) * 5, (4,) * 5, 4, 12, 48, n),
+    "fc_densenet67": lambda n: TiramisuPort((5,) * 5, (5,) * 5, 5, 16, 48, n),
+    "fc_densenet103": tiramisu_port_103,
+}
