@@ -1,14 +1,18 @@
-"""What a training checkpoint holds beyond the model, and the running sums of a partial epoch."""
+"""Training state in checkpoints: what last.pt / best.pt hold beyond the model (``training_checkpoint``),
+how a stage takes it back (``restore_stage``), the run's checkpoint files (``RunCheckpoints``) and
+the running sums of a partial epoch (``EpochProgress``)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from segnet.config import STAGES, to_plain
-from segnet.core.checkpoint import model_fields
+from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.training.early_stopping import EarlyStopping
 from segnet.training.seeding import rng_state
 
 
@@ -89,3 +93,45 @@ def training_checkpoint(trainer, batch_in_epoch: int, val: dict | None) -> dict:
         "early_stopping": t.early.state_dict(),
         "rng": rng_state(),
     }
+
+
+def restore_stage(resume: dict, optimizer, scheduler, scaler, early: EarlyStopping,
+                  patience: int | None) -> tuple[int, int, dict | None, int | None]:
+    """Load a stage's optimizer, schedule, loss scaler and early stopping from a training
+    checkpoint; returns the first epoch to train, the batches of it already trained on, that
+    partial epoch's sums, and the final-only epoch (Log-DenseNet) if one was planned."""
+    optimizer.load_state_dict(resume["optimizer"])
+    scheduler.load_state_dict(resume["scheduler"])
+    if resume.get("scaler"):
+        scaler.load_state_dict(resume["scaler"])
+    early.load_state_dict(resume["early_stopping"])
+    early.patience = patience  # an override on resume wins
+    return (int(resume["epoch"]) + 1, int(resume.get("batch_in_epoch", 0)), resume.get("epoch_progress"),
+            resume.get("final_only_epoch"))
+
+
+class RunCheckpoints:
+    """The checkpoint files of a run directory: ``last.pt`` (resumable state), ``best.pt`` (best
+    validation mIoU so far) and ``best_<stage>.pt``; every write atomic (segnet.core.checkpoint)."""
+
+    def __init__(self, run_dir: Path, shard_mb: float | None = None):
+        self.run_dir, self.shard_mb = Path(run_dir), shard_mb
+
+    def write(self, name: str, payload: dict) -> None:
+        save_checkpoint(self.run_dir / name, payload, shard_mb=self.shard_mb)
+
+    def keep_best_of_stage(self, stage: str) -> None:
+        """best.pt as best_<stage>.pt, written before the last.pt that says the stage is done: a
+        resume never comes back to write it (a kill in a plain copy would leave it torn)."""
+        if (self.run_dir / "best.pt").is_file():
+            self.write(f"best_{stage}.pt", load_checkpoint(self.run_dir / "best.pt"))
+
+    def best_weights(self, device: torch.device) -> dict | None:
+        """best.pt's model state_dict, None before the first validation wrote one."""
+        best = self.run_dir / "best.pt"
+        return load_checkpoint(best, map_location=device)["model"] if best.is_file() else None
+
+    def last_kept(self) -> str:
+        """What a failed run keeps, for its error message."""
+        kept = self.run_dir / "last.pt"
+        return f"last good checkpoint kept: {kept}" if kept.is_file() else "no checkpoint written yet"

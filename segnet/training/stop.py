@@ -1,4 +1,5 @@
-"""Stopping a training run on SIGINT/SIGTERM at a safe point, never in the middle of a step.
+"""Stopping a training run on SIGINT/SIGTERM at a safe point, never in the middle of a step
+(and the time budget check, the other reason to stop between epochs).
 
 A Python signal handler runs between any two bytecodes of the main thread: raising from it (as
 ``KeyboardInterrupt`` does) can land inside ``optimizer.step()`` or between it and the step
@@ -18,10 +19,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from segnet.errors import SegnetError
-from segnet.training.distributed import current_rank
+from segnet.training.distributed import any_rank, current_rank
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODE = 130
@@ -94,6 +96,17 @@ class StopSignals:
     def request(self) -> None:
         """Act as if a signal arrived (debug.interrupt_at_step; library callers)."""
         self.requested = self.requested or signal.SIGINT
+
+    def requested_anywhere(self, device) -> bool:
+        """A stop signal arrived (under DDP: on any rank, and every rank agrees; a collective)."""
+        return any_rank(self.requested is not None, device)
+
+
+def out_of_time(epoch_seconds: float, *budgets: tuple[float, float | None]) -> bool:
+    """Whether another epoch like the last one (``epoch_seconds``) would overrun a budget:
+    ``(started, max_minutes)`` pairs of ``time.monotonic()`` starts and limits (None: no limit)."""
+    now = time.monotonic()
+    return any(limit is not None and (now - started) + epoch_seconds > limit * 60 for started, limit in budgets)
 
 
 def worker_death(exc: RuntimeError, run_dir: Path) -> SegnetError | None:

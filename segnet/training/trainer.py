@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from segnet.config import STAGES, to_plain
-from segnet.core.checkpoint import load_checkpoint, save_checkpoint
-from segnet.core.device import autocast, resolve_amp, resolve_channels_last
+from segnet.config import STAGES
+from segnet.core.device import autocast, resolve_amp
 from segnet.data.classes import load_classes
 from segnet.errors import SegnetError
 from segnet.paths import default_data_root
@@ -29,20 +28,22 @@ from segnet.training import distributed
 from segnet.training.batches import TrainData, ValData
 from segnet.training.early_stopping import EarlyStopping
 from segnet.training.losses import class_weights_for, make_criterion, training_loss
+from segnet.training.network import build_network
 from segnet.training.optim import make_optimizer, make_scheduler
 from segnet.training.run_dir import RunLog, epoch_row
 from segnet.training.seeding import seed_everything, set_deterministic, set_rng_state
-from segnet.training.state import EpochProgress, training_checkpoint
-from segnet.training.stop import StopRequested, StopSignals, TrainingInterrupted, worker_death
+from segnet.training.state import EpochProgress, RunCheckpoints, restore_stage, training_checkpoint
+from segnet.training.stop import StopRequested, StopSignals, TrainingInterrupted, out_of_time, worker_death
 from segnet.training.validation import validate
 
 
 class Trainer:
+    """One run: data, network (segnet.training.network), loss and run directory set up from the
+    config (and a resume checkpoint); ``fit()`` trains the remaining stages."""
+
     def __init__(self, cfg, run_dir: Path, dist: distributed.DistInfo, device: torch.device,
                  resume: dict | None = None, command: str = "", started: float | None = None,
                  stop: StopSignals | None = None):
-        from segnet.models import create_model
-
         self.cfg, self.run_dir, self.dist, self.device = cfg, Path(run_dir), dist, device
         self.command = command
         self.started = started if started is not None else time.monotonic()
@@ -51,6 +52,7 @@ class Trainer:
         self.bars = self.main and (cfg.progress if cfg.progress is not None else sys.stderr.isatty())
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.files = RunCheckpoints(self.run_dir, cfg.checkpoint.shard_mb)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         set_deterministic(cfg.deterministic, device)
@@ -66,23 +68,9 @@ class Trainer:
         self.criterion = make_criterion(None if weights is None else weights.to(device), cfg.loss.label_smoothing,
                                         ignore_index=self.classes.void_id)
 
-        self.model_options = to_plain(cfg.model.options)
-        self.raw_model = create_model(cfg.model.name, self.classes.num_classes, **self.model_options).to(device)
-        self.channels_last = resolve_channels_last(cfg.channels_last, device)
-        if self.channels_last:
-            self.raw_model = self.raw_model.to(memory_format=torch.channels_last)
-        if resume is not None:
-            self.raw_model.load_state_dict(resume["model"])
-        self.model = self.raw_model
-        if dist.enabled:
-            ids = [device.index] if device.type == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=ids)
-        self.eval_model = self.raw_model
-        if cfg.compile:
-            self.model = torch.compile(self.model)
-            self.eval_model = torch.compile(self.raw_model)
-        if dist.enabled:  # distinct dropout masks per rank (weights come from rank 0 via DDP)
-            torch.manual_seed(cfg.seed + 7919 * dist.rank)
+        net = build_network(cfg, self.classes.num_classes, device, dist, resume["model"] if resume else None)
+        self.raw_model, self.model, self.eval_model = net.raw, net.train, net.eval
+        self.model_options, self.channels_last = net.options, net.channels_last
 
         self.amp_dtype = resolve_amp(cfg.amp, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
@@ -146,16 +134,18 @@ class Trainer:
                     self._save("last.pt", batch_in_epoch=self.progress.batches)
                 raise TrainingInterrupted(self.run_dir, resumable=True) from None
             stop_early = self._commit_epoch(scfg, loss, ips, result, time.monotonic() - epoch_started)
-            out_of_time = self._out_of_time(time.monotonic() - epoch_started, stage_started, scfg)
-            if self._stop_requested():  # arrived during the commit: last.pt is this epoch's end
+            spent = self.main and out_of_time(time.monotonic() - epoch_started, (self.started, self.cfg.max_minutes),
+                                              (stage_started, scfg.max_minutes))
+            spent = distributed.any_rank(spent, self.device)  # rank 0 decides, every rank follows
+            if self.stop.requested_anywhere(self.device):  # arrived during the commit: last.pt is this epoch's end
                 raise TrainingInterrupted(self.run_dir, resumable=True)
             if self.stage_done:
                 why = "early stopping" if stop_early and epoch < scfg.epochs else "last epoch"
                 self._print(f"[{name}] stage done after {epoch} epochs ({why}); best val mIoU "
                             f"{self.best_score:.4f} ({self.best_epoch_label}) -> {self.run_dir / 'best.pt'}")
                 more_stages = self.stage_index < self._last_stage_index()
-                return "time budget" if out_of_time and more_stages else "completed"
-            if out_of_time:
+                return "time budget" if spent and more_stages else "completed"
+            if spent:
                 self._print(f"[{name}] time budget reached after epoch {epoch}; stopped cleanly, resumable "
                             f"state in {self.run_dir / 'last.pt'}")
                 return "time budget"
@@ -173,14 +163,9 @@ class Trainer:
         if resume is None:  # a later stage starts from the best weights and must beat them
             self.early.best_score = self.best_score
             return 1, 0, None
-        self.optimizer.load_state_dict(resume["optimizer"])
-        self.scheduler.load_state_dict(resume["scheduler"])
-        if resume.get("scaler"):
-            self.scaler.load_state_dict(resume["scaler"])
-        self.early.load_state_dict(resume["early_stopping"])
-        self.early.patience = scfg.patience  # an override on resume wins
-        self.final_only_epoch = resume.get("final_only_epoch")
-        return int(resume["epoch"]) + 1, int(resume.get("batch_in_epoch", 0)), resume.get("epoch_progress")
+        epoch, skip, partial, self.final_only_epoch = restore_stage(resume, self.optimizer, self.scheduler, self.scaler,
+                                                                    self.early, scfg.patience)
+        return epoch, skip, partial
 
     def _commit_epoch(self, scfg, loss: float, ips: float, result: dict | None, seconds: float) -> bool:
         """Schedule, best.pt, metrics row, stage end, last.pt; True when early stopping ends the stage."""
@@ -208,10 +193,8 @@ class Trainer:
         if converged:
             self._restore_best()
         if self.main:
-            # best_<stage>.pt first and atomically: once last.pt says the stage is done, a resume
-            # never comes back to write it (a kill in a plain copy would leave it torn)
-            if self.stage_done and (self.run_dir / "best.pt").is_file():
-                self._write(f"best_{name}.pt", load_checkpoint(self.run_dir / "best.pt"))
+            if self.stage_done:
+                self.files.keep_best_of_stage(name)
             self._save("last.pt")
         distributed.barrier()
         return stop_early
@@ -229,7 +212,7 @@ class Trainer:
         batches = self.train_data.epoch(scfg, self.stage_index, epoch)
         for _ in range(skip):
             next(batches)
-            if self._stop_requested():  # nothing trained since last.pt: it already holds this point
+            if self.stop.requested_anywhere(self.device):  # nothing trained since last.pt: it already holds this point
                 raise TrainingInterrupted(self.run_dir, resumable=True)
         if rng is not None and skip > 0:
             set_rng_state(rng)
@@ -267,10 +250,8 @@ class Trainer:
             loss = loss * float("nan")
         value = distributed.all_reduce_mean(loss.detach()).item()
         if not math.isfinite(value):
-            kept = self.run_dir / "last.pt"
-            kept_msg = f"last good checkpoint kept: {kept}" if kept.is_file() else "no checkpoint written yet"
             raise SegnetError(f"loss is {value} at {self.stage_name} epoch {self.epoch}, step {self.step + 1}; "
-                              f"training stopped ({kept_msg})")
+                              f"training stopped ({self.files.last_kept()})")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -278,44 +259,22 @@ class Trainer:
         self.step += 1
         return value
 
-    def _stop_requested(self) -> bool:
-        """A stop signal arrived (under DDP: on any rank, and every rank agrees)."""
-        return distributed.any_rank(self.stop.requested is not None, self.device)
-
     def _check_stop(self) -> None:
-        """The safe point of a training step: raise StopRequested when a stop was requested."""
-        if self._stop_requested():
+        """The safe point of a training step or validation batch: StopRequested when a stop was requested."""
+        if self.stop.requested_anywhere(self.device):
             raise StopRequested
 
-    def _check_stop_in_validation(self) -> None:
-        # Ranks validate different numbers of frames: a collective per batch would deadlock, so
-        # under DDP a stop waits for the end of validation (the check after the epoch's commit).
-        if not self.dist.enabled:
-            self._check_stop()
-
     def _validate(self) -> dict:
-        distributed.broadcast_buffers(self.raw_model)
         result = validate(self.eval_model, self.raw_model, self.val_data, self.cfg, self.classes.num_classes,
-                          self.device, self.amp_dtype, self._check_stop_in_validation, self.bars)
+                          self.device, self.amp_dtype, self._check_stop, self.bars, self.dist.enabled)
         self.model.train()
         return result
 
     # ------------------------------------------------------------------ bookkeeping
-    def _out_of_time(self, epoch_seconds: float, stage_started: float, scfg) -> bool:
-        """Stop when another epoch like the last one would not fit the budget (rank 0 decides)."""
-        flag = False
-        now = time.monotonic()
-        if self.cfg.max_minutes is not None:
-            flag |= (now - self.started) + epoch_seconds > self.cfg.max_minutes * 60
-        if scfg.max_minutes is not None:
-            flag |= (now - stage_started) + epoch_seconds > scfg.max_minutes * 60
-        return distributed.any_rank(flag and self.main, self.device)
-
     def _restore_best(self) -> None:
         distributed.barrier()
-        best = self.run_dir / "best.pt"
-        if best.is_file():
-            self.raw_model.load_state_dict(load_checkpoint(best, map_location=self.device)["model"])
+        if (weights := self.files.best_weights(self.device)) is not None:
+            self.raw_model.load_state_dict(weights)
 
     def _log_epoch(self, epochs, lr, loss, result, ips, seconds) -> None:
         if not self.main:
@@ -335,10 +294,7 @@ class Trainer:
             tqdm.write(msg, file=sys.stdout)
             sys.stdout.flush()
 
-    def _write(self, filename: str, payload: dict) -> None:
-        save_checkpoint(self.run_dir / filename, payload, shard_mb=self.cfg.checkpoint.shard_mb)
-
     def _save(self, filename: str, batch_in_epoch: int = 0, val: dict | None = None) -> None:
         """last.pt / best.pt: the whole resumable state at the end of an epoch or, mid-epoch, after
         ``batch_in_epoch`` batches (a stop at a safe point)."""
-        self._write(filename, training_checkpoint(self, batch_in_epoch, val))
+        self.files.write(filename, training_checkpoint(self, batch_in_epoch, val))

@@ -12,13 +12,23 @@ from tqdm import tqdm
 from segnet.core.device import resolve_channels_last
 from segnet.core.forward import forward_logits, use_batch_statistics
 from segnet.core.metrics import SegmentationMetrics
+from segnet.training.distributed import broadcast_buffers
 
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, raw_model: torch.nn.Module, val_data, cfg, num_classes: int,
-             device: torch.device, amp_dtype, at_safe_point: Callable[[], None], bars: bool) -> dict:
+             device: torch.device, amp_dtype, at_safe_point: Callable[[], None], bars: bool,
+             distributed_run: bool = False) -> dict:
     """Metrics of ``model`` (``raw_model`` or its compiled wrapper) on this rank's share of the val
-    split; ``at_safe_point()`` runs after every batch (a stop request raises there)."""
+    split; ``at_safe_point()`` runs after every batch (a stop request raises there).
+
+    ``distributed_run`` (DDP): rank 0's BatchNorm statistics are broadcast first, so every rank
+    scores one model; and no per-batch stop check, since ranks validate different numbers of
+    frames and a collective per batch would deadlock (a stop waits for the end of validation).
+    """
+    if distributed_run:
+        broadcast_buffers(raw_model)
+        at_safe_point = _nothing
     metrics = SegmentationMetrics(num_classes, ignore_index=num_classes, device=device)  # void id = num_classes
     batches = tqdm(val_data.batches(), total=len(val_data), desc="val", leave=False, disable=not bars,
                    dynamic_ncols=True, mininterval=0.5)
@@ -29,6 +39,10 @@ def validate(model: torch.nn.Module, raw_model: torch.nn.Module, val_data, cfg, 
             metrics.update(logits, masks.to(device))
             at_safe_point()
     return metrics.compute()
+
+
+def _nothing() -> None:
+    pass
 
 
 @contextlib.contextmanager
