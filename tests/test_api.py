@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
@@ -57,9 +58,13 @@ def _frames(root: Path) -> list[Path]:
 
 
 def test_import_is_light_and_lists_the_api():
-    code = "import segnet, sys; print('torch' in sys.modules, segnet.__version__, 'load_model' in dir(segnet))"
+    code = ("import segnet, sys; segnet.load_config, segnet.SegnetError; "
+            "print('torch' in sys.modules, segnet.__version__, 'load_model' in dir(segnet))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", segnet.__version__, "True"]
+    assert out == ["False", segnet.__version__, "True"]  # configs and errors without torch (the CLI's start-up)
+    public = [n for n in dir(segnet) if n != "__version__"]
+    assert sorted(importlib.import_module("segnet.api").__all__ + ["SegnetError"]) == public
+    assert all(getattr(segnet, name).__doc__ for name in public)  # every public name documented
     with pytest.raises(AttributeError):
         segnet.no_such_name
 
@@ -152,6 +157,18 @@ def test_evaluate_matches_an_independent_confusion_matrix(model, crops, tmp_path
     written = result.save(tmp_path / "eval")
     assert sorted(p.name for p in written) == ["confusion_matrix.png", "metrics.json", "per_class_iou.csv"]
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["class_names"] == list(CAMVID.names)
+
+
+def test_the_runtime_is_built_once_and_only_when_needed(tiny_ckpt, crops, tmp_path):
+    model = segnet.load_model(tiny_ckpt, device="cpu", amp="off")
+    assert "_predictor" not in vars(model)  # loading reads the checkpoint only
+    segnet.evaluate(model, crops, bn="batch")  # batch statistics run a torch module tree of their own
+    segnet.export(model, tmp_path / "model.onnx")
+    assert "_predictor" not in vars(model)
+    segnet.evaluate(model, crops)  # running statistics: the model's own runtime, kept for predict
+    runtime = vars(model)["_predictor"]
+    model.predict(np.zeros((32, 32, 3), np.uint8))
+    assert vars(model)["_predictor"] is runtime and "float32" in model.describe()
 
 
 def test_export_writes_onnx_with_the_classes(model, crops, tmp_path):

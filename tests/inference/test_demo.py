@@ -1,4 +1,5 @@
-"""The bundled model (tools/bundle_model.py, segnet.inference.bundled) and ``segnet demo``."""
+"""The bundled model (tools/bundle_model.py, segnet.inference.bundled) as the API's default, and
+segnet.demo (the API ``segnet demo`` runs: segnet.inference.demo)."""
 
 import importlib.util
 import json
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from segnet.cli import main
+import segnet
 from segnet.data.camvid import read_image
 from segnet.data.classes import CLASS_NAMES, PALETTE
 from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
@@ -82,7 +83,9 @@ def test_bundle_refuses_an_oversized_model(training_ckpt, tmp_path, capsys):
 def test_predict_uses_the_bundle_by_default(bundle, camvid_root, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(bundle))
     image = sorted((camvid_root / "test").glob("*.png"))[0]
-    assert main(["predict", str(image), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    model = segnet.load_model(device="cpu")
+    assert model.source == str(bundle) and "recorded test mIoU 61.5" in model.describe()
+    segnet.predict_files(model, [image], tmp_path / "out")
     assert (tmp_path / "out" / f"{image.stem}_labels.png").is_file()
 
 
@@ -99,16 +102,18 @@ def seq_root(camvid_root, tmp_path_factory) -> Path:
     return root
 
 
-def test_demo(bundle, seq_root, tmp_path, monkeypatch, capsys):
+def test_demo(bundle, seq_root, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(bundle))
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--data-root", str(seq_root), "--device", "cpu", "--amp", "off"]) == 0
-    printed = capsys.readouterr().out
-    assert "frames/s" in printed and "mIoU" in printed and all(name in printed for name in CLASS_NAMES)
+    demo = segnet.demo(segnet.load_model(device="cpu", amp="off"), seq_root, out)
+    assert demo.frames == FRAMES and demo.frames_per_second > 0 and demo.fps == 5.0
+    result = demo.evaluation
+    assert result.num_images == FRAMES and result.split == "test/Seq05VD" and list(result.per_class_iou) == CLASS_NAMES
+    assert "mIoU" in result.table() and all(name in result.table() for name in CLASS_NAMES)
     names = {p.name for p in out.iterdir()}
     assert {"Seq05VD_overlay.webm", "metrics.json", "per_class_iou.csv", "confusion_matrix.png"} <= names
-    clip = next(out / n for n in names if n.startswith("Seq05VD.") and n != "Seq05VD.")
-    cap = cv2.VideoCapture(str(out / "Seq05VD_overlay.webm"))
+    assert demo.overlay == out / "Seq05VD_overlay.webm" and demo.clip.parent == out and demo.clip.name in names
+    cap = cv2.VideoCapture(str(demo.overlay))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
     count = 0
     while cap.read()[0]:
@@ -117,31 +122,32 @@ def test_demo(bundle, seq_root, tmp_path, monkeypatch, capsys):
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_images"] == FRAMES
-    # With the lossless clip the demo's IoU is that of the PNG frames (segnet evaluate's).
-    if clip.suffix == ".mkv":
+    np.testing.assert_array_equal(np.array(metrics["confusion_matrix"]), result.confusion)
+    # With the lossless clip the demo's IoU is that of the PNG frames (segnet.evaluate's).
+    if demo.codec == "FFV1":
         only_seq = tmp_path / "seq"
         (only_seq / "test").mkdir(parents=True)
         (only_seq / "testannot").mkdir()
         for p in (seq_root / "test").glob("Seq05VD_*.png"):
             (only_seq / "test" / p.name).symlink_to(p.resolve())
             (only_seq / "testannot" / p.name).symlink_to((seq_root / "testannot" / p.name).resolve())
-        assert main(["evaluate", "--data-root", str(only_seq), "--out", str(tmp_path / "eval"), "--device", "cpu",
-                     "--amp", "off"]) == 0
-        evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-        a, b = np.array(evaluated["confusion_matrix"]), np.array(metrics["confusion_matrix"])
+        evaluated = segnet.evaluate(segnet.load_model(device="cpu", amp="off"), only_seq)
+        a, b = evaluated.confusion, result.confusion
         assert np.abs(a - b).sum() <= 1e-4 * a.sum()  # batch 2 vs 1: rounding at near-ties only
 
 
-def test_demo_without_bundle_or_frames(bundle, tmp_path, seq_root, capsys, monkeypatch):
+def test_demo_without_bundle_or_frames(bundle, tmp_path, seq_root, monkeypatch):
     monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(tmp_path / "absent.pt"))
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(seq_root)]) == 2
-    assert "bundled model is missing" in capsys.readouterr().err
+    with pytest.raises(segnet.SegnetError, match="bundled model is missing"):
+        segnet.demo(None, seq_root, tmp_path / "demo")
     monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(bundle))
     empty = tmp_path / "empty"
     for d in ("test", "testannot"):
         (empty / d).mkdir(parents=True)
     (empty / "test" / "0001TP_1.png").symlink_to(next((seq_root / "test").glob("0001TP_*.png")).resolve())
     (empty / "testannot" / "0001TP_1.png").symlink_to(next((seq_root / "testannot").glob("0001TP_*.png")).resolve())
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--data-root", str(empty), "--device", "cpu"]) == 2
-    assert "no Seq05VD_*.png frames" in capsys.readouterr().err
+    with pytest.raises(segnet.SegnetError, match="no Seq05VD_\\*.png frames"):
+        segnet.demo(segnet.load_model(device="cpu"), empty, tmp_path / "demo")
+    with pytest.raises(segnet.SegnetError, match="fps must be positive, got 0"):
+        segnet.demo(segnet.load_model(device="cpu"), seq_root, tmp_path / "demo", fps=0)
     assert not (tmp_path / "demo").exists()

@@ -1,15 +1,17 @@
-"""segnet evaluate: metrics against an independent NumPy confusion matrix on real frames."""
+"""segnet.evaluate (the API ``segnet evaluate`` runs): metrics against an independent NumPy
+confusion matrix on real frames, both BatchNorm protocols, the report files, failures."""
 
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from segnet.cli import main
+import segnet
 from segnet.data.camvid import read_image, read_label
 from segnet.data.classes import CLASS_NAMES
 from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
@@ -76,14 +78,16 @@ def _from_confusion(confusion: np.ndarray) -> dict:
             "mean_class_accuracy": np.nanmean(acc)}
 
 
-def _evaluate(ckpt, root, out, *extra) -> int:
-    return main(["evaluate", "--checkpoint", str(ckpt), "--data-root", str(root), "--out", str(out),
-                 "--amp", "off", "--device", "cpu", *map(str, extra)])
+def _evaluate(ckpt, root, out, **options) -> segnet.EvaluationResult:
+    """segnet.evaluate on the CPU in float32, its report saved into ``out``."""
+    result = segnet.evaluate(segnet.load_model(ckpt, device="cpu", amp="off"), root, **options)
+    result.save(out)
+    return result
 
 
-def test_metrics_match_numpy(tiny_ckpt, small_root, tmp_path, capsys):
-    assert _evaluate(tiny_ckpt, small_root, tmp_path / "eval", "--batch-size", 2) == 0
-    printed = capsys.readouterr().out
+def test_metrics_match_numpy(tiny_ckpt, small_root, tmp_path):
+    result = _evaluate(tiny_ckpt, small_root, tmp_path / "eval", batch_size=2)
+    printed = result.table()
     for name in CLASS_NAMES + ["mIoU", "global accuracy", "mean class accuracy"]:
         assert name in printed
 
@@ -91,6 +95,8 @@ def test_metrics_match_numpy(tiny_ckpt, small_root, tmp_path, capsys):
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["num_images"] == FRAMES and metrics["split"] == "test"
     confusion = np.array(metrics["confusion_matrix"])
+    np.testing.assert_array_equal(result.confusion, confusion)  # the object and its saved report agree
+    assert result.miou == metrics["miou"] and result.per_class_iou["Car"] == pytest.approx(metrics["per_class_iou"]["Car"], nan_ok=True)
     # Same predictions up to float rounding at a few near-tie pixels (other op order).
     assert np.abs(confusion - expected["confusion"]).sum() <= 1e-4 * confusion.sum()
     got_iou = np.array([np.nan if v is None else v for v in metrics["per_class_iou"].values()])
@@ -116,7 +122,7 @@ def test_metrics_match_numpy(tiny_ckpt, small_root, tmp_path, capsys):
 
 
 def test_batch_statistics(tiny_ckpt, small_root, tmp_path):
-    assert _evaluate(tiny_ckpt, small_root, tmp_path / "eval", "--bn", "batch", "--batch-size", 3) == 0
+    _evaluate(tiny_ckpt, small_root, tmp_path / "eval", bn="batch", batch_size=3)
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     expected = _numpy_metrics(tiny_ckpt, small_root, batch_size=3, batch_stats=True)
     assert metrics["settings"]["bn"] == "batch"
@@ -127,10 +133,10 @@ def test_batch_statistics(tiny_ckpt, small_root, tmp_path):
     assert np.abs(running["confusion"] - expected["confusion"]).sum() > 0.01 * confusion.sum()
 
 
-def test_paper_protocol_is_one_switch(tiny_ckpt, small_root, tmp_path, capsys):
+def test_paper_protocol_is_one_switch(tiny_ckpt, small_root, tmp_path):
     """FC-DenseNet's test script: batch statistics over batches of 10 frames, void ignored."""
-    assert _evaluate(tiny_ckpt, small_root, tmp_path / "paper", "--protocol", "paper") == 0
-    assert "protocol paper: bn batch, batch 10" in capsys.readouterr().out
+    result = _evaluate(tiny_ckpt, small_root, tmp_path / "paper", protocol="paper", bn="running", batch_size=2)
+    assert "protocol paper: bn batch, batch 10" in result.describe()  # the protocol's own, whatever was passed
     metrics = json.loads((tmp_path / "paper" / "metrics.json").read_text())
     assert metrics["settings"]["protocol"] == "paper" and metrics["settings"]["batch_size"] == 10
     assert "test.py" in metrics["settings"]["protocol_source"]
@@ -139,28 +145,29 @@ def test_paper_protocol_is_one_switch(tiny_ckpt, small_root, tmp_path, capsys):
     assert np.abs(confusion - expected["confusion"]).sum() <= 1e-4 * confusion.sum()
     one_at_a_time = _numpy_metrics(tiny_ckpt, small_root, batch_size=1, batch_stats=True)
     assert np.abs(one_at_a_time["confusion"] - expected["confusion"]).sum() > 0.01 * confusion.sum()
-    assert _evaluate(tiny_ckpt, small_root, tmp_path / "standard") == 0
+    _evaluate(tiny_ckpt, small_root, tmp_path / "standard")
     standard = json.loads((tmp_path / "standard" / "metrics.json").read_text())["settings"]
     assert (standard["protocol"], standard["bn"], standard["batch_size"]) == ("standard", "running", 2)
 
 
-def test_paper_protocol_per_model_and_conflicting_options(tiny_ckpt, small_root, tmp_path, capsys):
+def test_paper_protocol_per_model():
     from segnet.inference.evaluate import paper_protocol
 
     assert (paper_protocol("fc_densenet103")["bn"], paper_protocol("fc_densenet103")["batch_size"]) == ("batch", 10)
     assert (paper_protocol("fc_log_densenet103")["bn"], paper_protocol("fc_log_densenet103")["batch_size"]) == ("running", 1)
-    for extra in (["--bn", "running"], ["--batch-size", "4"]):
-        assert _evaluate(tiny_ckpt, small_root, tmp_path / "x", "--protocol", "paper", *extra) == 2
-        assert "--protocol paper sets" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
 
 
-def test_default_out_is_next_to_the_checkpoint(tiny_ckpt, small_root):
-    assert main(["evaluate", "--checkpoint", str(tiny_ckpt), "--data-root", str(small_root), "--device", "cpu"]) == 0
-    assert (tiny_ckpt.parent / "eval_test" / "metrics.json").is_file()
+@pytest.mark.parametrize("options, message", [
+    ({"bn": "moving"}, "bn must be one of running, batch, got 'moving'"),
+    ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+    ({"protocol": "tf"}, "protocol must be one of standard, paper, got 'tf'"),
+])
+def test_bad_values_name_the_parameter(tiny_ckpt, small_root, options, message):
+    with pytest.raises(segnet.SegnetError, match=re.escape(message)):
+        segnet.evaluate(tiny_ckpt, small_root, **options)
 
 
-def test_failure_leaves_no_files(tiny_ckpt, small_root, tmp_path, capsys):
+def test_failure_raises_before_any_report(tiny_ckpt, small_root, tmp_path):
     root = tmp_path / "broken"
     (root / "test").mkdir(parents=True)
     (root / "testannot").mkdir()
@@ -170,12 +177,26 @@ def test_failure_leaves_no_files(tiny_ckpt, small_root, tmp_path, capsys):
     last = sorted((root / "test").iterdir())[-1]
     last.unlink()
     last.write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    assert _evaluate(tiny_ckpt, root, tmp_path / "eval") == 2
-    assert "cannot decode" in capsys.readouterr().err
+    with pytest.raises(segnet.SegnetError, match=f"{last.name}.*cannot decode|cannot decode.*{last.name}"):
+        _evaluate(tiny_ckpt, root, tmp_path / "eval")
     assert not (tmp_path / "eval").exists()
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
     # a model with another class count is refused before any work
     ckpt = dict(load_checkpoint(tiny_ckpt), num_classes=12, model=create_model("fc_densenet", 12, **TINY).state_dict())
     save_checkpoint(tmp_path / "c12.pt", ckpt)
-    assert _evaluate(tmp_path / "c12.pt", small_root, tmp_path / "eval") == 2
-    assert "12 classes" in capsys.readouterr().err
+    with pytest.raises(segnet.SegnetError, match="12 classes"):
+        _evaluate(tmp_path / "c12.pt", small_root, tmp_path / "eval")
+
+
+def test_save_is_all_or_nothing(tiny_ckpt, small_root, tmp_path, monkeypatch):
+    import segnet.inference.evaluate as evaluation
+
+    result = segnet.evaluate(segnet.load_model(tiny_ckpt, device="cpu", amp="off"), small_root)
+
+    def broken_figure(*args, **kwargs):
+        raise segnet.SegnetError("figure failed")
+
+    monkeypatch.setattr(evaluation, "confusion_matrix_figure", broken_figure)
+    with pytest.raises(segnet.SegnetError, match="figure failed"):
+        result.save(tmp_path / "eval")  # metrics.json and the CSV were written first: neither may stay
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
-"""segnet export --format onnx: onnxruntime matches PyTorch on a real frame and at another size."""
+"""segnet.export (the API ``segnet export`` runs), ONNX: onnxruntime matches PyTorch on a real frame
+and at another size; a failure writes nothing."""
 
 import json
 
@@ -8,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from segnet.cli import main
+import segnet
 from segnet.data.camvid import read_image
 from segnet.data.classes import CLASS_NAMES
 from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
@@ -24,7 +25,7 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     model = create_model("fc_densenet", 11, **TINY)
     save_checkpoint(folder / "tiny.pt", model_fields(model, "fc_densenet", TINY, normalization=NORM))
-    assert main(["export", "--checkpoint", str(folder / "tiny.pt"), "--format", "onnx", "--out", str(folder / "m.onnx")]) == 0
+    assert segnet.export(folder / "tiny.pt", folder / "m.onnx", format="onnx") == folder / "m.onnx"
     return folder
 
 
@@ -59,8 +60,23 @@ def test_dynamic_batch_height_width(exported, camvid_root):
     assert out.shape == (2, 11, 64, 96)
 
 
-def test_export_writes_nothing_on_failure(tmp_path, capsys):
+def test_export_writes_nothing_on_failure(exported, tmp_path, monkeypatch):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    assert main(["export", "--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "bad.pt" in capsys.readouterr().err
+    with pytest.raises(segnet.SegnetError, match="bad.pt"):
+        segnet.export(tmp_path / "bad.pt", tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == [tmp_path / "bad.pt"]
+    # a failure while writing (here: the ONNX checker) leaves neither the file nor a temporary one
+    monkeypatch.setattr(onnx.checker, "check_model", lambda proto: (_ for _ in ()).throw(ValueError("checker says no")))
+    with pytest.raises(segnet.SegnetError, match="ONNX export of fc_densenet failed: checker says no"):
+        segnet.export(exported / "tiny.pt", tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == [tmp_path / "bad.pt"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"format": "tflite"}, "unknown export format 'tflite'"),
+    ({"int8": True}, "int8 quantization needs format='openvino'"),
+])
+def test_bad_options_are_one_error(exported, tmp_path, options, message):
+    with pytest.raises(segnet.SegnetError, match=message):
+        segnet.export(exported / "tiny.pt", tmp_path / "m.onnx", **options)
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,5 @@
-"""segnet predict: outputs per image and video, inputs of any kind, all-or-nothing failures,
-and the buffered FC-DenseNet inference path (segnet.inference.fast)."""
+"""segnet.predict_files (the API ``segnet predict`` runs): outputs per image and video, inputs of
+any kind, all-or-nothing failures; and the buffered FC-DenseNet inference path (segnet.inference.fast)."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from segnet.cli import main
+import segnet
 from segnet.data.classes import CLASS_NAMES, PALETTE
 from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.inference.fast import BufferedFCDenseNet, prepare_for_inference
@@ -44,8 +44,10 @@ def _reference_ids(ckpt_path: Path, rgb: np.ndarray) -> np.ndarray:
         return model(x).argmax(1)[0].numpy().astype(np.uint8)
 
 
-def _run(*argv) -> int:
-    return main(["predict", *map(str, argv), "--device", "cpu"])
+def _run(ckpt, *inputs, out, **options) -> dict:
+    """segnet.predict_files with the model ``ckpt`` on the CPU."""
+    model = segnet.load_model(ckpt, device="cpu", amp=options.pop("amp", "auto"))
+    return segnet.predict_files(model, inputs, out, segnet.OutputOptions(**options))
 
 
 # ----------------------------------------------------------------------------- images
@@ -60,7 +62,8 @@ def test_image_outputs_match_the_model(tiny_ckpt, frames, tmp_path):
     cv2.imwrite(str(images / "odd.bmp"), cv2.cvtColor(rgb[:77, :101], cv2.COLOR_RGB2BGR))
     (images / "notes.txt").write_text("not an image")  # folders skip other files
 
-    assert _run("--checkpoint", tiny_ckpt, images, "--out", tmp_path / "out", "--amp", "off", "--batch-size", 2) == 0
+    summary = _run(tiny_ckpt, images, out=tmp_path / "out", amp="off", batch_size=2)
+    assert summary["images"] == 4 and summary["videos"] == []
 
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [".segnet-outputs"] + sorted(
@@ -85,7 +88,7 @@ def test_image_outputs_match_the_model(tiny_ckpt, frames, tmp_path):
 def test_glob_and_opacity(tiny_ckpt, frames, tmp_path):
     for i, f in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"f{i}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    assert _run("--checkpoint", tiny_ckpt, tmp_path / "f*.jpg", "--out", tmp_path / "out", "--opacity", 1.0) == 0
+    _run(tiny_ckpt, tmp_path / "f*.jpg", out=tmp_path / "out", opacity=1.0)
     out = tmp_path / "out"
     assert len(list(out.glob("*_overlay.png"))) == 2
     # opacity 1: the overlay is the labels in overlay colours
@@ -98,8 +101,9 @@ def test_glob_and_opacity(tiny_ckpt, frames, tmp_path):
 def test_video_overlay_keeps_fps_size_and_frames(tiny_ckpt, frames, tmp_path, video_helpers):
     clip = tmp_path / "clip.avi"
     video_helpers.write(clip, frames * 3, fps=7.0)
-    assert _run("--checkpoint", tiny_ckpt, clip, "--out", tmp_path / "out", "--batch-size", 4) == 0
-    assert _run("--checkpoint", tiny_ckpt, clip, "--out", tmp_path / "sbs", "--side-by-side") == 0
+    (video,) = _run(tiny_ckpt, clip, out=tmp_path / "out", batch_size=4)["videos"]
+    assert (video["input"], video["frames"], video["output"]) == (str(clip), 6, "clip_overlay.webm")
+    _run(tiny_ckpt, clip, out=tmp_path / "sbs", with_input=True)
     h, w = frames[0].shape[:2]
     for folder, width in (("out", w), ("sbs", 2 * w)):
         cap = cv2.VideoCapture(str(tmp_path / folder / "clip_overlay.webm"))
@@ -126,61 +130,56 @@ def test_video_writer_falls_back(tmp_path):
 
 
 # ----------------------------------------------------------------------------- failures
-def _fails(capsys, tiny_ckpt, out, *inputs, checkpoint=None) -> str:
-    code = _run("--checkpoint", checkpoint or tiny_ckpt, *inputs, "--out", out)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert [line for line in err if "error" in line] == err[-1:], err  # one line, the cause
-    assert err[-1].startswith("segnet: error: ")
-    assert not out.exists()  # nothing written, not even the folder
+def _fails(tiny_ckpt, out, *inputs, checkpoint=None) -> str:
+    """The one SegnetError the call raises; nothing written, not even the folder."""
+    with pytest.raises(segnet.SegnetError) as raised:
+        _run(checkpoint or tiny_ckpt, *inputs, out=out)
+    assert not out.exists()
     assert not [p for p in out.parent.iterdir() if ".staging-" in p.name]
-    return err[-1]
+    return str(raised.value)
 
 
-def test_bad_inputs_fail_with_one_line_and_no_output(tiny_ckpt, frames, tmp_path, capsys):
+def test_bad_inputs_fail_with_one_error_and_no_output(tiny_ckpt, frames, tmp_path):
     good = tmp_path / "good.png"
     cv2.imwrite(str(good), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
-    assert "input not found" in _fails(capsys, tiny_ckpt, out, good, tmp_path / "missing.png")
+    assert "input not found" in _fails(tiny_ckpt, out, good, tmp_path / "missing.png")
     (tmp_path / "empty").mkdir()
-    assert "holds no image or video" in _fails(capsys, tiny_ckpt, out, tmp_path / "empty")
+    assert "holds no image or video" in _fails(tiny_ckpt, out, tmp_path / "empty")
     (tmp_path / "x.gif").write_bytes(b"GIF89a")
-    assert "unsupported file type '.gif'" in _fails(capsys, tiny_ckpt, out, good, tmp_path / "x.gif")
+    assert "unsupported file type '.gif'" in _fails(tiny_ckpt, out, good, tmp_path / "x.gif")
     (tmp_path / "junk.png").write_bytes(b"this is not a png")
-    assert "junk.png" in _fails(capsys, tiny_ckpt, out, good, tmp_path / "junk.png")
+    assert "junk.png" in _fails(tiny_ckpt, out, good, tmp_path / "junk.png")
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)
-    assert "junk.mp4" in _fails(capsys, tiny_ckpt, out, good, tmp_path / "junk.mp4")
-    assert "no image or video matches" in _fails(capsys, tiny_ckpt, out, tmp_path / "nothing*.png")
+    assert "junk.mp4" in _fails(tiny_ckpt, out, good, tmp_path / "junk.mp4")
+    assert "no image or video matches" in _fails(tiny_ckpt, out, tmp_path / "nothing*.png")
     # A PNG cut in half passes the up-front signature check and fails while decoding:
     # the image already done must not be left behind.
     data = good.read_bytes()
     (tmp_path / "zz_truncated.png").write_bytes(data[: len(data) // 2])
-    assert "zz_truncated.png" in _fails(capsys, tiny_ckpt, out, good, tmp_path / "zz_truncated.png")
+    assert "zz_truncated.png" in _fails(tiny_ckpt, out, good, tmp_path / "zz_truncated.png")
 
 
-def test_checkpoint_of_another_model_fails_cleanly(tiny_ckpt, frames, tmp_path, capsys, tiny_model):
+def test_checkpoint_of_another_model_fails_cleanly(tiny_ckpt, frames, tmp_path, tiny_model):
     good = tmp_path / "good.png"
     cv2.imwrite(str(good), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
     ckpt = load_checkpoint(tiny_ckpt)
     wrong_classes = dict(ckpt, model=create_model("fc_densenet", 12, **tiny_model.options).state_dict())
     save_checkpoint(tmp_path / "c12.pt", wrong_classes)
-    msg = _fails(capsys, tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "c12.pt")
+    msg = _fails(tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "c12.pt")
     assert "do not fit fc_densenet with 11 classes" in msg
     other = dict(ckpt, model_options=dict(tiny_model.options, growth_rate=6))
     save_checkpoint(tmp_path / "arch.pt", other)
-    assert "do not fit" in _fails(capsys, tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "arch.pt")
+    assert "do not fit" in _fails(tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "arch.pt")
     (tmp_path / "garbage.pt").write_bytes(b"nope")
-    assert "garbage.pt" in _fails(capsys, tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "garbage.pt")
+    assert "garbage.pt" in _fails(tiny_ckpt, tmp_path / "out", good, checkpoint=tmp_path / "garbage.pt")
 
 
-def test_missing_bundled_model_is_a_clear_error(frames, tmp_path, capsys, monkeypatch):
+def test_missing_bundled_model_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGNET_BUNDLED_MODEL", str(tmp_path / "absent.pt"))
-    good = tmp_path / "good.png"
-    cv2.imwrite(str(good), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
-    assert main(["predict", str(good), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "bundled model is missing" in err and "absent.pt" in err
-    assert not (tmp_path / "out").exists()
+    with pytest.raises(segnet.SegnetError, match="bundled model is missing.*absent.pt"):
+        segnet.predict_files(None, [tmp_path / "good.png"], tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- fast path

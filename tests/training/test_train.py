@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segnet.cli import main as cli_main
+import segnet
 from segnet.config import load_config
 from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint
 from segnet.core.shards import shard_files
@@ -170,20 +170,21 @@ def test_resume_with_more_epochs_trains_them(camvid_root, tmp_path):
     assert [r["epoch"] for r in read_rows(run_dir)] == ["1", "2", "3"]
 
 
-def test_relative_paths_are_stored_absolute_and_device_flag(camvid_root, tmp_path, monkeypatch, capsys):
+def test_relative_paths_are_stored_absolute(camvid_root, tmp_path, monkeypatch):
     """A run started with relative data.root and run_dir resumes from another folder."""
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "camvid").symlink_to(camvid_root)
     monkeypatch.chdir(tmp_path / "work")
-    argv = ["train", "--device", "cpu", "--config", str(Path(__file__).parents[2] / "configs" / "fc_densenet56.yaml"),
-            *tiny_overrides(Path("camvid"), Path("runs/relative"), "train.epochs=1")]
-    assert cli_main(argv) == 0, capsys.readouterr().err
+    recipe = Path(__file__).parents[2] / "configs" / "fc_densenet56.yaml"
+    run = segnet.train(load_config(recipe, [*tiny_overrides(Path("camvid"), Path("runs/relative"), "train.epochs=1"),
+                                            "device=cpu"]))
     run_dir = tmp_path / "work" / "runs" / "relative"
+    assert run.run_dir == run_dir and run.stopped == "completed"
     config = load_checkpoint(run_dir / "last.pt")["config"]
     assert config["data"]["root"] == str(tmp_path / "work" / "camvid")
     assert config["run_dir"] == str(run_dir) and config["device"] == "cpu"
     monkeypatch.chdir(tmp_path)
-    assert cli_main(["train", "--resume", str(run_dir), "train.epochs=2"]) == 0, capsys.readouterr().err
+    assert segnet.resume(run_dir, ["train.epochs=2"]).stopped == "completed"
     assert load_checkpoint(run_dir / "last.pt")["epoch"] == 2
 
 
@@ -236,14 +237,10 @@ def test_stop_while_a_resume_re_reads_its_batches_keeps_last_pt(camvid_root, tmp
     assert (run_dir / "last.pt").read_bytes() == before
 
 
-def test_nan_loss_stops_with_one_line_and_keeps_last_good(camvid_root, tmp_path, capsys):
+def test_nan_loss_stops_with_one_error_and_keeps_last_good(camvid_root, tmp_path):
     run_dir = tmp_path / "run"
-    argv = ["train", "--config", str(Path(__file__).parents[2] / "configs" / "fc_densenet56.yaml"),
-            *tiny_overrides(camvid_root, run_dir, "debug.nan_at_step=3")]
-    assert cli_main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, err
-    assert "loss is nan at train epoch 2, step 3" in err and "last good checkpoint kept" in err
+    with pytest.raises(segnet.SegnetError, match="loss is nan at train epoch 2, step 3.*last good checkpoint kept"):
+        train(tiny_config(camvid_root, run_dir, "debug.nan_at_step=3"))
     ckpt = load_checkpoint(run_dir / "last.pt")
     assert ckpt["step"] == 2 and ckpt["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
