@@ -14,6 +14,7 @@ import numpy as np
 
 from segnet.api.model import Model, load_model
 from segnet.errors import SegnetError
+from segnet.inference.demo import DEMO_FPS
 from segnet.inference.predict import OutputOptions
 
 
@@ -125,7 +126,7 @@ class DemoResult:
 
 
 def demo(model: Model | str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-         out: str | os.PathLike = "outputs/demo", fps: float = 5.0, options: OutputOptions | None = None,
+         out: str | os.PathLike = "outputs/demo", fps: float = DEMO_FPS, options: OutputOptions | None = None,
          progress: bool = False) -> DemoResult:
     """``model`` (default: the bundled one) on CamVid's Seq05VD test sequence: its frames as a
     ``fps`` video, the overlay video, and per-class IoU against the labels, all into ``out``

@@ -18,9 +18,7 @@ import sys
 from pathlib import Path
 
 from segnet.cli.predict import add_model_options, add_output_options, flags_named, load_model, output_options
-
-SEQUENCE = "Seq05VD"  # segnet.inference.demo.SEQUENCE, named here without loading the pipeline
-DEMO_FPS = 5.0
+from segnet.inference.demo import DEMO_FPS, SEQUENCE
 
 
 def add_parser(subparsers) -> None:
