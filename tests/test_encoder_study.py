@@ -1,0 +1,64 @@
+"""tools/encoder_study.py end to end on a tiny budget: train, measure, resume, summary, figure, table.
+
+Two models (the cheapest of each family), one epoch on 4 train crops of 32x32 at quarter scale,
+2 val frames, 1 test frame, the torch runtime (the default runtime converts each checkpoint to
+OpenVINO first, which a test does not need to repeat). The tool runs as its users run it: a
+command, whose children are pinned to the first core this process may use.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TOOL = REPO / "tools" / "encoder_study.py"
+TINY = ["--epochs", "1", "--set", "data.limit_train=4", "data.limit_val=2", "train.crop_size=32", "data.scale=0.25",
+        "--limit-test", "1", "--frames", "1", "--backend", "torch"]
+
+
+def study(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python tools/encoder_study.py ARGS``; a ``run`` pins its children to this process's first core."""
+    pin = ["--cores", str(min(os.sched_getaffinity(0)))] if args[0] == "run" else []
+    return subprocess.run([sys.executable, str(TOOL), *args, *pin], capture_output=True, text=True, cwd=cwd,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), check=False)
+
+
+def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    common = ["--data-root", str(camvid_root), "--runs", str(runs), "--out", str(out), *TINY]
+    first = study("run", "--models", "fc_densenet56", *common, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    second = study("run", "--models", "fc_densenet56", "resnet34", *common, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "fc_densenet56 seed 0: done already, skipped" in second.stdout
+    assert "fc_densenet56 seed 0: training" not in second.stdout
+    assert "resnet34 seed 0: training (1 epochs)" in second.stdout
+    log = (runs / "fc_densenet56-seed0" / "study.log").read_text()
+    assert log.count("-m segnet train") == 1  # trained once, never again
+
+    with open(out / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["resnet34", "fc_densenet56"]
+    for column in ("test_miou", "iou_Car", "params_m", "gflops_360x480", "train_img_s", "peak_rss_mib",
+                   "step_peak_mib", "infer_cpu_s_frame", "train_cpu_h", "miou_per_cpu_h"):
+        assert all(r[column] not in ("", "nan") for r in rows), column
+    assert rows[0]["test_frames"] == "1" and rows[0]["budget"] == "1 epochs"
+    assert 24 < float(rows[0]["params_m"]) < 25  # U-Net ResNet-34: 24.4 M
+    assert (out / "miou_vs_cpu_hours.png").stat().st_size > 10_000
+    assert (out / "resnet34-seed0.csv").read_text().startswith("stage,epoch,")
+
+    doc = tmp_path / "encoders.md"
+    doc.write_text("# x\n<!-- encoder-study:table -->\npending\n<!-- /encoder-study:table -->\nafter\n")
+    table = study("table", "--out", str(out), "--write", str(doc), cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    text = doc.read_text()
+    assert "| resnet34 | 1 |" in text and "pending" not in text and text.endswith("after\n")
+
+
+def test_study_needs_a_budget(tmp_path):
+    done = study("run", "--models", "resnet34", "--runs", str(tmp_path), "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("encoder_study: error: give a budget")

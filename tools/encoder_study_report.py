@@ -1,0 +1,134 @@
+"""The encoder study's results (tools/encoder_study.py): summary.csv, the figure, the markdown table.
+
+    summary.csv             one row per (model, seed): COLUMNS, then iou_<class>
+    <model>-seed<k>.csv     each run's metrics.csv (its run folder stays out of git)
+    miou_vs_cpu_hours.png   test mIoU vs training CPU-hours and vs parameters, one point per model
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+COLUMNS = [
+    "model", "seed", "network", "budget", "epochs", "steps", "train_wall_min", "train_cpu_h", "train_img_s",
+    "peak_rss_mib", "step_peak_mib", "best_val_miou", "test_miou", "test_frames", "params_m",
+    "gflops_360x480", "gflops_input", "infer_backend", "infer_s_frame", "infer_cpu_s_frame", "miou_per_cpu_h",
+    "threads", "machine",
+]
+TABLE_START, TABLE_END = "<!-- encoder-study:table -->", "<!-- /encoder-study:table -->"
+
+
+def read_summary(out: Path) -> list[dict]:
+    """The rows of ``out``/summary.csv (none when there is no file yet)."""
+    if not (out / "summary.csv").is_file():
+        return []
+    with open(out / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def report(runs: Path, out: Path, order: list[str]) -> list[dict]:
+    """summary.csv (kept rows of runs no longer on disk + every result.json), metrics copies, figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = {(r["model"], int(r["seed"])): r for r in read_summary(out)}
+    for path in sorted(runs.glob("*/result.json")):
+        r = {k: _fmt(v) for k, v in json.loads(path.read_text()).items()}
+        rows[(r["model"], int(r["seed"]))] = r
+        shutil.copyfile(path.parent / "metrics.csv", out / f"{r['model']}-seed{r['seed']}.csv")
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k))]
+    if not ordered:
+        return []
+    classes = [k for k in ordered[0] if k.startswith("iou_")]
+    with open(out / "summary.csv.tmp", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS + classes, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(ordered)
+    (out / "summary.csv.tmp").replace(out / "summary.csv")
+    figure(ordered, out / "miou_vs_cpu_hours.png")
+    print(f"wrote {out / 'summary.csv'} ({len(ordered)} runs), {out / 'miou_vs_cpu_hours.png'}")
+    return ordered
+
+
+def per_model(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """model -> column -> (mean, sample sd or 0, seeds), for the numeric columns."""
+    grouped: dict[str, list[dict]] = {}
+    for r in rows:
+        grouped.setdefault(r["model"], []).append(r)
+    stats = {}
+    for model, runs in grouped.items():
+        stats[model] = {}
+        for key in runs[0]:
+            try:
+                values = [float(r[key]) for r in runs]
+            except (TypeError, ValueError):
+                continue
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            stats[model][key] = (statistics.fmean(values), sd, len(values))
+    return stats
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    """Test mIoU against training CPU-hours and against parameters: one point per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    stats = per_model(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, key, label in ((axes[0], "train_cpu_h", "training CPU-hours"), (axes[1], "params_m", "parameters (M)")):
+        for model, s in stats.items():
+            (x, xerr, n), (y, yerr, _) = s[key], s["test_miou"]
+            ax.errorbar(x, y, xerr=xerr or None, yerr=yerr or None, fmt="o", capsize=3, label=model)
+            name = model + (f" (n={n})" if n > 1 else "")
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set(xlabel=label, xscale="log" if key == "params_m" else "linear")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")  # 20, not 2x10^1, on the log axis
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test mIoU")
+    budget = rows[0]["budget"]
+    fig.suptitle(f"CamVid test mIoU, trained from scratch, {budget} per model (error bars: sd across seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# (header, summary column, decimals, as a percentage)
+TABLE = [
+    ("test mIoU %", "test_miou", 1, True), ("params M", "params_m", 2, False),
+    ("GFLOPs 360x480", "gflops_360x480", 1, False), ("GFLOPs at input", "gflops_input", 1, False),
+    ("train img/s", "train_img_s", 2, False), ("peak RSS MiB", "peak_rss_mib", 0, False),
+    ("step peak MiB", "step_peak_mib", 0, False), ("CPU s/frame", "infer_cpu_s_frame", 3, False),
+    ("train CPU-h", "train_cpu_h", 2, False), ("mIoU %/CPU-h", "miou_per_cpu_h", 1, True),
+    ("epochs", "epochs", 0, False),
+]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """One line per model: mean (± sample sd where seeds differ) of the TABLE columns."""
+    lines = ["| model | seeds | " + " | ".join(h for h, *_ in TABLE) + " |", "|---" * (len(TABLE) + 2) + "|"]
+    for model, s in per_model(rows).items():
+        cells = []
+        for _, key, digits, pct in TABLE:
+            (mean, sd, n), scale = s[key], 100 if pct else 1
+            cells.append(f"{mean * scale:.{digits}f}" + (f" ± {sd * scale:.{digits}f}" if n > 1 and sd > 0 else ""))
+        lines.append(f"| {model} | {s['seed'][2]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fill_table(text: str, table: str) -> str | None:
+    """``text`` with the block between TABLE_START and TABLE_END replaced by ``table``; None without one."""
+    if TABLE_START not in text or TABLE_END not in text:
+        return None
+    before, rest = text.split(TABLE_START, 1)
+    return f"{before}{TABLE_START}\n{table}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}"
