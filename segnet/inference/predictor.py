@@ -70,7 +70,7 @@ class Predictor:
             self.multiple, self.min_size = int(ckpt.get("size_multiple", 32)), int(ckpt.get("min_size", 32))
         else:
             if backend == "onnxruntime":
-                raise SegnetError("backend onnxruntime runs an exported model: segnet export --format onnx "
+                raise SegnetError("backend onnxruntime runs an exported model: export the checkpoint to ONNX "
                                   "first, then pass that file")
             dev = resolve_device(device)
             model = model_from_checkpoint(ckpt, source).eval().to(dev)

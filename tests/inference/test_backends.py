@@ -111,7 +111,7 @@ def test_broken_exports_and_wrong_backends_are_one_line(models, frame, tmp_path,
     assert "not a readable ONNX model" in _error(capsys, "evaluate", "--checkpoint", junk)
     assert "ONNX Runtime runs .onnx" in _error(capsys, "predict", "--checkpoint", models / "fp32.xml",
                                                "--backend", "onnxruntime", image, "--out", out)
-    assert "segnet export --format onnx" in _error(capsys, "predict", "--checkpoint", models / "tiny.pt",
+    assert "export the checkpoint to ONNX" in _error(capsys, "predict", "--checkpoint", models / "tiny.pt",
                                                    "--backend", "onnxruntime", image, "--out", out)
     assert "needs --format openvino" in _error(capsys, "export", "--checkpoint", models / "tiny.pt", "--int8",
                                                "--out", tmp_path / "x.onnx")
