@@ -288,7 +288,7 @@ def cmd_measure(args) -> int:
     import yaml
 
     import segnet
-    from segnet.bench.predict import _time
+    from segnet.bench.predict import time_calls
     from segnet.bench.train_step import run_in_subprocess
     from segnet.core.device import cpu_description
     from segnet.data.camvid import find_pairs, read_image
@@ -310,7 +310,7 @@ def cmd_measure(args) -> int:
     scores = segnet.evaluate(model, args.data_root, split="test")
     net = create_model(card.model_name, card.classes.num_classes, **card.model_options).eval()
     frame = read_image(find_pairs(args.data_root, "test")[0][0])
-    wall, cpu = _time(lambda: model.predict(frame), args.frames)  # median wall, mean CPU s per frame
+    wall, cpu = time_calls(lambda: model.predict(frame), args.frames)  # median wall, mean CPU s per frame
     cpu_h = ledger["train_cpu_s"] / 3600
     result = {
         "model": ledger["model"], "seed": ledger["seed"], "network": card.model_name,

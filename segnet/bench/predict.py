@@ -150,7 +150,7 @@ class _PortPredictor:
         return list(self.logits(self.to_tensor(frames)).argmax(1).numpy())
 
 
-def _time(fn, frames: int) -> tuple[float, float]:
+def time_calls(fn, frames: int) -> tuple[float, float]:
     """(median wall s, mean process CPU s) per call, after one warm-up call."""
     fn()
     walls, cpu = [], time.process_time()
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         reference, eager, port = None, None, None
         for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16, args.calibration_frames):
             batch = predictor.to_tensor([image])
-            wall, cpu_s = _time(lambda: predictor.logits(batch), args.frames)  # noqa: B023
+            wall, cpu_s = time_calls(lambda: predictor.logits(batch), args.frames)  # noqa: B023
             labels = [predictor.predict([f])[0] for f in test] if path != "port" else []
             if reference is None and path in ("eager", "torch") and prec == "float32":
                 reference = labels
