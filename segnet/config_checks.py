@@ -6,9 +6,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from segnet.core.device import AMP_CHOICES
 from segnet.errors import SegnetError
 
+# Stated here, not in core/device.py (which reads it from here): configs load without importing torch.
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
 STAGES = ("train", "finetune")
 FRAME_HEIGHT, FRAME_WIDTH = 360, 480  # CamVid's frames: the crop-size check's reference
 CLASS_WEIGHT_CHOICES = ("none", "median_frequency", "median_frequency_global")  # segnet/data/class_weights.py

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import torch
 
+from segnet.config_checks import AMP_CHOICES
 from segnet.errors import SegnetError
-
-AMP_CHOICES = ("auto", "off", "bf16", "fp16")
 
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
