@@ -52,6 +52,8 @@ class DataConfig:
     # blur changes (segnet.data.transforms.photometric_steps).
     scale_jitter: Optional[List[float]] = None
     photometric: bool = False
+    # probability of repainting the Sky-labelled pixels as a clear blue sky (needs a class "Sky")
+    sky_repaint: float = 0.0
     num_workers: int = 2
     val_batch_size: int = 1
     limit_train: Optional[int] = None  # use only the first N frames (tests, smoke runs)

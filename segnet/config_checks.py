@@ -49,8 +49,9 @@ def validate_config(cfg: DictConfig) -> None:
         jitter = list(d.scale_jitter)
         _check(len(jitter) == 2 and 0 < jitter[0] <= jitter[1], "data.scale_jitter", jitter,
                "needs two factors 0 < low <= high (or null)")
-    _check(not (d.preload_to_device and (d.scale_jitter is not None or d.photometric)), "data.preload_to_device",
-           d.preload_to_device, "does not apply data.scale_jitter / data.photometric; turn one off")
+    _check(0 <= d.sky_repaint <= 1, "data.sky_repaint", d.sky_repaint, "is a probability in [0, 1]")
+    _check(not (d.preload_to_device and (d.scale_jitter is not None or d.photometric or d.sky_repaint)), "data.preload_to_device",
+           d.preload_to_device, "does not apply data.scale_jitter / photometric / sky_repaint; turn one off")
 
     # the scaled frame size as the data layer makes it (albumentations RandomScale truncates)
     height, width = int(FRAME_HEIGHT * d.scale), int(FRAME_WIDTH * d.scale)

@@ -49,6 +49,44 @@ class MaskToLong(A.DualTransform):
         return ()
 
 
+class RepaintSky(A.DualTransform):
+    """Label-aware: the pixels labelled ``sky_id`` become a random clear-sky gradient.
+
+    CamVid's skies are overcast grey, and no colour jitter turns them blue: a model trained on them
+    reads a blue sky as Building (tools/street_check.py). Each repaint draws a zenith colour from
+    blue hues, a paler horizon colour, and a little noise; the label map is untouched.
+    """
+
+    def __init__(self, sky_id: int, p: float = 0.3):
+        super().__init__(p=p)
+        self.sky_id = sky_id
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        rng = self.py_random
+        zenith = np.array([rng.uniform(20, 110), rng.uniform(80, 170), rng.uniform(170, 255)], np.float32)
+        horizon = zenith + (255 - zenith) * rng.uniform(0.3, 0.8)
+        return {"sky": data["mask"] == self.sky_id, "zenith": zenith, "horizon": horizon,
+                "noise_seed": rng.randint(0, 2**31 - 1)}  # fmt: skip
+
+    def apply(self, img, sky=None, zenith=None, horizon=None, noise_seed=0, **params):
+        if sky is None or not sky.any():
+            return img
+        height = img.shape[0]
+        t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+        rows = zenith * (1 - t) + horizon * t  # [H, 1, 3]
+        noise = np.random.default_rng(noise_seed).normal(0, 3, img.shape).astype(np.float32)
+        painted = np.clip(np.broadcast_to(rows, img.shape) + noise, 0, 255).astype(img.dtype)
+        out = img.copy()
+        out[sky] = painted[sky]
+        return out
+
+    def apply_to_mask(self, mask, **params):
+        return mask
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("sky_id",)
+
+
 def _finish(mean: Sequence[float], std: Sequence[float]) -> list[A.BasicTransform]:
     return [
         A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0),
@@ -79,6 +117,8 @@ def train_transform(
     scale_jitter: Sequence[float] | None = None,
     photometric: bool = False,
     void_id: int = 11,
+    sky_repaint: float = 0.0,
+    sky_id: int | None = None,
 ) -> A.Compose:
     """Optional down-scale by ``scale`` (image area/bilinear, mask nearest), random crop, h-flip.
 
@@ -88,7 +128,8 @@ def train_transform(
 
     ``scale_jitter`` ``(lo, hi)``: each frame is scaled by ``scale * U(lo, hi)`` instead; frames
     that end up smaller than the crop are padded with black pixels labelled ``void_id`` (ignored by
-    the loss). ``photometric``: ``photometric_steps()`` after the geometry.
+    the loss). ``photometric``: ``photometric_steps()`` after the geometry. ``sky_repaint``: the
+    probability of ``RepaintSky(sky_id)`` (before the colour changes, so they apply to it too).
     """
     if not 0 < scale <= 1.0:
         raise SegnetError(f"scale must be in (0, 1] (a down-scale factor), got {scale}")
@@ -114,6 +155,10 @@ def train_transform(
     steps.append(RandomCrop(height=height, width=width, p=1.0))
     if hflip:
         steps.append(A.HorizontalFlip(p=0.5))
+    if sky_repaint > 0:
+        if sky_id is None:
+            raise SegnetError("sky_repaint needs a class named Sky in the dataset's classes")
+        steps.append(RepaintSky(sky_id, p=sky_repaint))
     if photometric:
         steps += photometric_steps()
     return A.Compose(steps + _finish(mean, std))

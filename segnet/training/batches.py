@@ -51,7 +51,9 @@ class TrainData:
         d = cfg.data
         self.cfg, self.device, self.dist = cfg, device, dist
         self.dataset = _limited(CamVid(root, d.train_split), d.limit_train)
-        self.void_id = load_classes(root).void_id
+        classes = load_classes(root)
+        self.void_id = classes.void_id
+        self.sky_id = classes.names.index("Sky") if "Sky" in classes.names else None
         self.pairs = _pairs(self.dataset)
         h, w = read_image(self.pairs[0][0]).shape[:2]
         self.frame_size = scaled_size(h, w, d.scale)
@@ -78,7 +80,8 @@ class TrainData:
                 stage_cfg.batch_size, crop, d.hflip, d.mean, d.std, seed, stage_index, epoch, self.dist
             )
         transform = train_transform(crop_size=crop, scale=d.scale, hflip=d.hflip, mean=tuple(d.mean), std=tuple(d.std),
-                                    scale_jitter=d.scale_jitter, photometric=d.photometric, void_id=self.void_id)
+                                    scale_jitter=d.scale_jitter, photometric=d.photometric, void_id=self.void_id,
+                                    sky_repaint=d.sky_repaint, sky_id=self.sky_id)
         base = self.dataset.dataset if isinstance(self.dataset, Subset) else self.dataset
         base.transform = transform
         sampler = None

@@ -109,3 +109,21 @@ def test_photometric_changes_colours_not_labels():
 def test_bad_scale_jitter_is_one_error(jitter):
     with pytest.raises(SegnetError, match="scale_jitter"):
         train_transform(crop_size=64, scale_jitter=jitter)
+
+
+def test_sky_repaint_paints_only_sky_and_makes_it_blue():
+    image, label = _pattern(64, 64)
+    transform = train_transform(crop_size=64, hflip=False, sky_repaint=1.0, sky_id=0)
+    transform.set_random_seed(2)
+    plain = train_transform(crop_size=64, hflip=False)(image=image, mask=label)
+    out = transform(image=image, mask=label)
+    sky = out["mask"] == 0
+    assert torch.equal(out["mask"], plain["mask"]) and sky.any()
+    assert torch.equal(out["image"][:, ~sky], plain["image"][:, ~sky])  # nothing else changes
+    red, blue = out["image"][0][sky], out["image"][2][sky]
+    assert (blue > red).float().mean() > 0.95
+
+
+def test_sky_repaint_without_a_sky_class_is_one_error():
+    with pytest.raises(SegnetError, match="Sky"):
+        train_transform(crop_size=64, sky_repaint=0.5, sky_id=None)
