@@ -8,7 +8,8 @@ to float32 logits [N, C, H, W]; the preprocessing a caller must apply (``normali
 OpenVINO: the ONNX graph converted by ``openvino.convert_model`` and saved with float32 weights
 (``compress_to_fp16=False``), the same metadata in the IR's rt_info under ``segnet``. ``int8``
 quantizes it with NNCF post-training quantization, calibrated on frames of the TRAIN split of
-the model's dataset (never test: the test mIoU must stay an honest measure of the INT8 model).
+the model's dataset (never test: the test mIoU must stay an honest measure of the INT8 model),
+after segnet.inference.quantize has made the network fit for it (same function).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from segnet.core.atomic import atomic_write
 from segnet.core.checkpoint import model_from_checkpoint
 from segnet.core.model_card import ModelCard
 from segnet.errors import SegnetError
+from segnet.inference.quantize import prepare_for_int8, quantize_openvino
+from segnet.models.fc_densenet import FCDenseNet
 
 FORMATS = ("onnx", "openvino")
 CALIBRATION_FRAMES = 30  # NNCF's statistics settle well before its default 300 (docs/results/inference.md)
@@ -45,12 +48,14 @@ class _Logits(torch.nn.Module):
 
 
 def export_onnx(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "checkpoint",
-                example_size: tuple[int, int] = (360, 480), verbose: bool = False) -> Path:
-    """Write ``out`` atomically (temporary file in the same folder, then rename)."""
+                example_size: tuple[int, int] = (360, 480), verbose: bool = False,
+                network: torch.nn.Module | None = None) -> Path:
+    """Write ``out`` atomically (temporary file in the same folder, then rename). ``network``: the
+    checkpoint's model already built (and made fit for INT8), instead of building it here."""
     import onnx
 
     out = Path(out)
-    model = _Logits(model_from_checkpoint(ckpt, source)).eval()
+    model = _Logits(network if network is not None else model_from_checkpoint(ckpt, source)).eval()
     in_channels = model.model.first_conv.in_channels if hasattr(model.model, "first_conv") else 3
     example = torch.rand(1, in_channels, *example_size)
     dynamic = torch.export.Dim.DYNAMIC
@@ -124,11 +129,14 @@ def export_openvino(ckpt: dict[str, Any], out: str | os.PathLike, source: str = 
         raise SegnetError(f"calibration_frames must be >= 1, got {calibration_frames}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.stem}.", dir=out.parent) as tmp:
-        onnx_path = export_onnx(ckpt, Path(tmp) / "model.onnx", source)
-        model = ov.convert_model(str(onnx_path))
+        network = model_from_checkpoint(ckpt, source).eval()
+        frames = calibration_images(ckpt, calibration_frames, data_root) if int8 else []
+        metadata = export_metadata(ckpt, network, "int8" if int8 else "float32")
         if int8:
-            model = _quantize(model, ckpt, source, calibration_frames, data_root)
-        metadata = export_metadata(ckpt, model_from_checkpoint(ckpt, source), "int8" if int8 else "float32")
+            network = prepare_for_int8(network, frames)
+        model = ov.convert_model(str(export_onnx(ckpt, Path(tmp) / "model.onnx", source, network=network)))
+        if int8:
+            model = quantize_openvino(model, frames, source, fc_densenet=isinstance(network, FCDenseNet))
         for key, value in metadata.items():
             model.set_rt_info(json.dumps(value), ["segnet", key])
         staged = Path(tmp) / "model.xml"
@@ -139,7 +147,9 @@ def export_openvino(ckpt: dict[str, Any], out: str | os.PathLike, source: str = 
 
 
 def calibration_images(ckpt: dict[str, Any], count: int, data_root: str | os.PathLike | None = None) -> list:
-    """``count`` frames spread over the TRAIN split of the model's dataset, as network inputs."""
+    """``count`` frames spread over the TRAIN split of the model's dataset, as network inputs:
+    prepared as Predictor.logits prepares a frame (RGB in [0, 1], the model card's normalisation,
+    resized by its input_scale, padded to a size the network takes), float32 NCHW."""
     from segnet.data.camvid import find_pairs, read_image
     from segnet.inference.predictor import scale_input
     from segnet.inference.tiling import pad_to, size_rule
@@ -148,23 +158,13 @@ def calibration_images(ckpt: dict[str, Any], count: int, data_root: str | os.Pat
     root = data_root or ((ckpt.get("config") or {}).get("data") or {}).get("root") or default_data_root()
     pairs = find_pairs(root, "train")
     picks = sorted({round(i * (len(pairs) - 1) / max(count - 1, 1)) for i in range(min(count, len(pairs)))})
-    norm = ckpt.get("normalization") or {"mean": [0.0] * 3, "std": [1.0] * 3}
-    mean, std = (torch.tensor(norm[k], dtype=torch.float32).view(1, -1, 1, 1) for k in ("mean", "std"))
+    card = ModelCard.from_checkpoint(ckpt)  # what Predictor reads its preprocessing from
+    mean, std = (torch.tensor(card.normalization.get(k, d), dtype=torch.float32).view(1, -1, 1, 1)
+                 for k, d in (("mean", (0.0, 0.0, 0.0)), ("std", (1.0, 1.0, 1.0))))
     multiple, min_size = size_rule(model_from_checkpoint(ckpt))
     frames = []
     for i in picks:
         x = torch.from_numpy(read_image(pairs[i][0])).permute(2, 0, 1)[None].float().div(255.0)
-        x = pad_to(scale_input((x - mean) / std, float(ckpt.get("input_scale", 1.0) or 1.0)), multiple, min_size)
+        x = pad_to(scale_input((x - mean) / std, card.input_scale), multiple, min_size)
         frames.append(x.numpy())
     return frames
-
-
-def _quantize(model, ckpt: dict[str, Any], source: str, count: int, data_root):
-    """NNCF post-training INT8 quantization (its default preset: symmetric weights and activations)."""
-    import nncf
-
-    frames = calibration_images(ckpt, count, data_root)
-    try:
-        return nncf.quantize(model, nncf.Dataset(frames), subset_size=len(frames))
-    except Exception as exc:
-        raise SegnetError(f"INT8 quantization of {source} failed: {str(exc).strip().splitlines()[0][:300]}") from exc
