@@ -19,11 +19,11 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from segnet.core.atomic import atomic_write
+from segnet.bench.train_step import MIB, _sync
 from segnet.core.device import cpu_description
 from segnet.paths import REPO_ROOT
 
 DEFAULT_MODELS = ["fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_log_densenet103"]
-MIB = 2**20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,11 +63,6 @@ def _eval_fps(model: nn.Module, size, repeats: int, device) -> float:
             model(x)
         _sync(device)
     return repeats / (time.perf_counter() - start)
-
-
-def _sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
 
 
 def saved_bytes(fn) -> int:

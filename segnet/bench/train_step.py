@@ -32,8 +32,8 @@ def _status_kib(field: str) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith(field))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
+def _sync(device: torch.device | str) -> None:
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
 
