@@ -125,6 +125,9 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn.benchmark
     threads: Optional[int] = None  # torch.set_num_threads
     run_dir: Optional[str] = None  # default: runs/<name>-<timestamp>
+    # Start from these model weights (mmsegmentation's load_from): a checkpoint of the same model
+    # and classes, or "bundled" (the shipped model); the recipe's schedule starts afresh.
+    load_from: Optional[str] = None
     max_minutes: Optional[float] = None  # wall-clock budget for the whole command
     val_every: int = 1
     progress: Optional[bool] = None  # tqdm bars; None: only when stderr is a terminal

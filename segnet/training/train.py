@@ -42,6 +42,8 @@ def _absolute_paths(cfg) -> None:
         cfg.data.root = os.path.abspath(os.path.expanduser(cfg.data.root))
     if cfg.run_dir:
         cfg.run_dir = os.path.abspath(os.path.expanduser(cfg.run_dir))
+    if cfg.load_from and cfg.load_from != "bundled":
+        cfg.load_from = os.path.abspath(os.path.expanduser(cfg.load_from))
 
 
 def train(cfg, command: str = "", resume_hint: str | None = None) -> dict:

@@ -170,6 +170,35 @@ def test_resume_with_more_epochs_trains_them(camvid_root, tmp_path):
     assert [r["epoch"] for r in read_rows(run_dir)] == ["1", "2", "3"]
 
 
+def test_load_from_starts_from_given_weights_and_refuses_other_models(camvid_root, tmp_path):
+    from segnet.errors import SegnetError
+    from segnet.training.distributed import DistInfo
+    from segnet.training.network import build_network
+
+    first = tmp_path / "first"
+    train(tiny_config(camvid_root, first, "train.epochs=1"))
+    trained = load_checkpoint(first / "best.pt")["model"]
+    cfg = tiny_config(camvid_root, tmp_path / "second", f"load_from={first / 'best.pt'}")
+    net = build_network(cfg, 11, torch.device("cpu"), DistInfo())
+    assert all(torch.equal(net.raw.state_dict()[k], v) for k, v in trained.items())
+    fresh = build_network(tiny_config(camvid_root, tmp_path / "third"), 11, torch.device("cpu"), DistInfo())
+    assert not all(torch.equal(fresh.raw.state_dict()[k], v) for k, v in trained.items())
+    # a run from it trains on (its own schedule, epoch 1) and keeps load_from in its config
+    summary = train(cfg)
+    assert summary["stopped"] == "completed" and read_rows(tmp_path / "second")[0]["epoch"] == "1"
+    assert load_checkpoint(tmp_path / "second" / "best.pt")["config"]["load_from"] == str(first / "best.pt")
+
+    with pytest.raises(SegnetError, match=r"load_from .*best.pt: it holds fc_densenet with 11 classes, this run trains fc_densenet with 5"):
+        build_network(cfg, 5, torch.device("cpu"), DistInfo())  # a dataset with other classes
+    wider = TINY.replace("growth_rate: 4", "growth_rate: 6")
+    with pytest.raises(SegnetError, match=r"load_from .*best.pt: its weights do not fit this run's fc_densenet options"):
+        build_network(tiny_config(camvid_root, tmp_path / "y", f"model.options={wider}", f"load_from={first / 'best.pt'}"),
+                      11, torch.device("cpu"), DistInfo())
+    with pytest.raises(SegnetError, match=r"load_from: checkpoint not found: .*missing.pt"):
+        build_network(tiny_config(camvid_root, tmp_path / "z", f"load_from={tmp_path / 'missing.pt'}"),
+                      11, torch.device("cpu"), DistInfo())
+
+
 def test_relative_paths_are_stored_absolute(camvid_root, tmp_path, monkeypatch):
     """A run started with relative data.root and run_dir resumes from another folder."""
     (tmp_path / "work").mkdir()
