@@ -9,14 +9,16 @@ For each model (the bundled one when present, FC-DenseNet103, any --checkpoint) 
 - ``torch``: segnet's own PyTorch path (channels_last, the buffered FC-DenseNet forward of
   segnet.inference.fast), float32 and, on CPUs with native bf16, bfloat16;
 - ``openvino`` / ``openvino-int8``: the checkpoint converted to OpenVINO IR, float32 and NNCF
-  INT8 (calibrated on CamVid train frames), as ``segnet predict`` converts and caches it;
+  INT8 (calibrated on CamVid train frames), as ``segnet predict`` converts and caches it; INT8 is
+  timed even when its accuracy check (segnet.inference.int8_check) rejects it;
 - ``onnxruntime``: the ONNX export on ONNX Runtime's CPU provider.
 
 Every path runs ``Predictor.logits`` (input_scale, padding). Batch 1, the median of --frames timed
 passes after a warm-up pass; CPU s/frame is this process's CPU time (all threads) per frame,
 which shows how much of the wall time other jobs took. ``--json``: one record per (model, path,
-precision) with ``seconds_per_frame``; the path ``segnet predict`` takes by default here has
-``"default": true``. Each path's labels are compared with torch float32's on CamVid test frames.
+precision) with ``seconds_per_frame``; the path ``segnet predict`` takes by default here for that
+model has ``"default": true`` (INT8 only when its check accepted it), and the OpenVINO records
+carry that check (``int8_check``). Each path's labels are compared with torch float32's on CamVid test frames.
 Figures are recorded in docs/results/inference.md.
 """
 
@@ -105,7 +107,10 @@ def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool, calibratio
                 yield path, "bfloat16", Predictor(ckpt, label, device="cpu", amp="bf16", backend="torch")
         elif path.startswith("openvino"):
             precision = "int8" if path.endswith("int8") else "float32"
-            exported = cached_openvino(ckpt, label, precision, calibration_frames)
+            exported = cached_openvino(ckpt, label, precision, calibration_frames, verify=False)
+            if exported is None:
+                print(f"  {path}: skipped (no training frames to calibrate on)")
+                continue
             predictor = Predictor(exported, label, amp="off", backend="openvino")
             yield path, predictor.precision, predictor
         else:
@@ -171,6 +176,8 @@ def _test_frames(root: Path, count: int) -> list[np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     from segnet.core.device import cpu_description, resolve_amp
     from segnet.inference.backends import default_runtime
+    from segnet.inference.int8_check import int8_verdict, verdict_line
+    from segnet.inference.export import CALIBRATION_FRAMES
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -182,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
         "openvino-int8" if precision == "int8" else "openvino", precision)
     print(f"machine: {cpu_description()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print(f"segnet predict's default CPU path here: {default[0]} {default[1]}")
+    print(f"segnet predict's default CPU path here: {default[0]} {default[1]}"
+          + (" (for a model whose INT8 passes its accuracy check; float32 otherwise)" if default[1] == "int8" else ""))
     print(f"load average at start (1/5/15 min): {_load()}")
     h, w = args.size
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -190,6 +198,16 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for label, ckpt, weights in _checkpoints(args):
         print(f"\n{label}: weights {weights}, input_scale {ckpt.get('input_scale', 1.0)}, {h}x{w}")
+        # the INT8 check, when it decides the default or describes a timed INT8 IR (made once, cached)
+        check = None
+        if "openvino-int8" in args.paths or (default[1] == "int8" and "openvino" in args.paths):
+            check = int8_verdict(ckpt, label, args.calibration_frames)
+            print(f"  {verdict_line(label, check)}")
+        model_default = default
+        if default[1] == "int8" and check is not None:  # predict's own INT8 IR (segnet's calibration frames) decides
+            same_ir = (args.calibration_frames or CALIBRATION_FRAMES) == CALIBRATION_FRAMES
+            ours = check if same_ir else int8_verdict(ckpt, label)
+            model_default = default if ours["accepted"] else ("openvino", "float32")
         print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x port':>8}{'x eager':>9}{'agree':>9}")
         reference, eager, port = None, None, None
         for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16, args.calibration_frames):
@@ -209,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
                       "precision": prec, "seconds_per_frame": wall, "frames_per_second": 1 / wall,
                       "cpu_seconds_per_frame": cpu_s, "speedup_vs_eager": speedup, "speedup_vs_port": vs_port,
                       "agreement_with_torch_float32": agree, "agreement_frames": len(test)}
-            if (path, prec) == default:
+            if path.startswith("openvino") and check is not None:
+                record["int8_check"] = check
+            if (path, prec) == model_default:
                 record["default"] = True
             results.append(record)
     print(f"\nload average at end (1/5/15 min): {_load()}")

@@ -146,25 +146,39 @@ def export_openvino(ckpt: dict[str, Any], out: str | os.PathLike, source: str = 
     return out
 
 
-def calibration_images(ckpt: dict[str, Any], count: int, data_root: str | os.PathLike | None = None) -> list:
-    """``count`` frames spread over the TRAIN split of the model's dataset, as network inputs:
-    prepared as Predictor.logits prepares a frame (RGB in [0, 1], the model card's normalisation,
-    resized by its input_scale, padded to a size the network takes), float32 NCHW."""
-    from segnet.data.camvid import find_pairs, read_image
-    from segnet.inference.predictor import scale_input
-    from segnet.inference.tiling import pad_to, size_rule
+def model_data_root(ckpt: dict[str, Any], data_root: str | os.PathLike | None = None) -> Path:
+    """The model's dataset: ``data_root``, else its training config's data root, else the default one."""
     from segnet.paths import default_data_root
 
-    root = data_root or ((ckpt.get("config") or {}).get("data") or {}).get("root") or default_data_root()
-    pairs = find_pairs(root, "train")
-    picks = sorted({round(i * (len(pairs) - 1) / max(count - 1, 1)) for i in range(min(count, len(pairs)))})
+    return Path(data_root or ((ckpt.get("config") or {}).get("data") or {}).get("root") or default_data_root())
+
+
+def spread_pairs(root: str | os.PathLike, split: str, count: int) -> list:
+    """``count`` (image, label) paths spread evenly over ``split`` (all of them when it has fewer)."""
+    from segnet.data.camvid import find_pairs
+
+    pairs = find_pairs(root, split)
+    n = min(count, len(pairs))  # (spread over count - 1 steps, a split with fewer gave its first frame only)
+    return [pairs[i] for i in sorted({round(i * (len(pairs) - 1) / max(n - 1, 1)) for i in range(n)})]
+
+
+def calibration_images(ckpt: dict[str, Any], count: int, data_root: str | os.PathLike | None = None,
+                       split: str = "train") -> list:
+    """``count`` frames spread over ``split`` (TRAIN for calibration) of the model's dataset, as network
+    inputs: prepared as Predictor.logits prepares a frame (RGB in [0, 1], the model card's normalisation,
+    resized by its input_scale, padded to a size the network takes), float32 NCHW."""
+    from segnet.data.camvid import read_image
+    from segnet.inference.predictor import scale_input
+    from segnet.inference.tiling import pad_to, size_rule
+
+    pairs = spread_pairs(model_data_root(ckpt, data_root), split, count)
     card = ModelCard.from_checkpoint(ckpt)  # what Predictor reads its preprocessing from
     mean, std = (torch.tensor(card.normalization.get(k, d), dtype=torch.float32).view(1, -1, 1, 1)
                  for k, d in (("mean", (0.0, 0.0, 0.0)), ("std", (1.0, 1.0, 1.0))))
     multiple, min_size = size_rule(model_from_checkpoint(ckpt))
     frames = []
-    for i in picks:
-        x = torch.from_numpy(read_image(pairs[i][0])).permute(2, 0, 1)[None].float().div(255.0)
+    for image_path, _ in pairs:
+        x = torch.from_numpy(read_image(image_path)).permute(2, 0, 1)[None].float().div(255.0)
         x = pad_to(scale_input((x - mean) / std, card.input_scale), multiple, min_size)
         frames.append(x.numpy())
     return frames
