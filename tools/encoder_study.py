@@ -307,7 +307,10 @@ def cmd_measure(args) -> int:
     step = run_in_subprocess(dict(config=str(run / "config.yaml"), overrides=[], variant="default", repeats=2,
                                   batch=cfg["train"]["batch_size"], size=[crop, crop] if crop else list(scaled),
                                   device="cpu", threads=1))
-    scores = segnet.evaluate(model, args.data_root, split="test")
+    # the model's own accuracy (float32 torch); the timing below runs the default backend, which may
+    # be INT8 (segnet.inference.int8_check), whose mIoU would be a property of the quantizer
+    scores = segnet.evaluate(segnet.load_model(run / "best.pt", device="cpu", amp="off", backend="torch"),
+                             args.data_root, split="test")
     net = create_model(card.model_name, card.classes.num_classes, **card.model_options).eval()
     frame = read_image(find_pairs(args.data_root, "test")[0][0])
     wall, cpu = time_calls(lambda: model.predict(frame), args.frames)  # median wall, mean CPU s per frame
