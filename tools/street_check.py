@@ -69,11 +69,11 @@ def blur(image: np.ndarray, *_) -> np.ndarray:
 CHANGES = {"none": lambda image, *_: image, "blue_sky": blue_sky, "sunny": sunny, "dusk": dusk, "blur": blur}
 
 
-def check(model, root: Path, frames: int, seed: int = 0) -> dict[str, dict]:
+def check(model, root: Path, frames: int, seed: int = 0, split: str = "test") -> dict[str, dict]:
     names = model.classes.names
     sky, building = names.index("Sky"), names.index("Building")
-    images = sorted((root / "test").iterdir())[:: max(1, len(list((root / "test").iterdir())) // frames)][:frames]
-    pairs = [read_pair(p, root / "testannot" / p.with_suffix(".png").name) for p in images]
+    images = sorted((root / split).iterdir())[:: max(1, len(list((root / split).iterdir())) // frames)][:frames]
+    pairs = [read_pair(p, root / f"{split}annot" / p.with_suffix(".png").name) for p in images]
     results = {}
     for name, change in CHANGES.items():
         rng = np.random.default_rng(seed)
@@ -99,12 +99,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
     parser.add_argument("--data-root", default=str(ROOT / "data" / "CamVid"))
-    parser.add_argument("--frames", type=int, default=40, help="test frames, spread over the split")
+    parser.add_argument("--frames", type=int, default=40, help="frames, spread over the split")
     parser.add_argument("--json", help="write the table as JSON here")
+    parser.add_argument("--split", default="test", choices=["test", "val"],
+                        help="val: to choose between models (the test split stays for reporting)")
     args = parser.parse_args()
     model = segnet.load_model(args.checkpoint)
-    results = check(model, Path(args.data_root), args.frames)
-    print(f"# {model.describe()}; {args.frames} CamVid test frames, each change scored against the original labels")
+    results = check(model, Path(args.data_root), args.frames, split=args.split)
+    print(f"# {model.describe()}; {args.frames} CamVid {args.split} frames, each change scored against the original labels")
     print(f"{'change':<10} {'mIoU':>6} {'Sky recall':>11} {'Sky->Building':>14}")
     for name, r in results.items():
         print(f"{name:<10} {r['miou']:>6.1f} {r['sky_recall']:>10.1f}% {r['sky_as_building']:>13.1f}%")
