@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="names for create_model")
     parser.add_argument("--memory-efficient", action="store_true", help="also run each model with memory_efficient=True")
     parser.add_argument("--channels-first", action="store_true", help="also run each model with channels_last=false")
+    parser.add_argument("--compile", action="store_true",
+                        help="also run each model with compile=true (torch.compile; first_step_seconds holds the compilation)")
     parser.add_argument("--no-port", action="store_true", help="skip the plain-port reference beside fc_densenet103")
     parser.add_argument("--config", help="recipe for the step (default: configs/<model>.yaml, else the schema defaults)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -124,6 +126,8 @@ def _variants(args: argparse.Namespace, name: str) -> list[tuple[str, list[str]]
         variants.append(("channels_first", base + ["channels_last=false"]))
     if args.memory_efficient:
         variants.append(("memory_efficient", base + ["model.options.memory_efficient=true"]))
+    if args.compile:
+        variants.append(("compiled", base + ["compile=true"]))
     if name == "fc_densenet103" and not args.no_port:
         variants.append(("port", base))
     return variants

@@ -3,7 +3,8 @@
 The step is built from a recipe with the trainer's own pieces: ``create_model`` with the recipe's
 model options, ``resolve_channels_last`` / ``resolve_amp`` for memory format and precision,
 ``make_optimizer`` (the recipe's optimizer and conv-only weight decay), ``make_criterion`` and
-``training_loss``; then zero_grad, backward, optimizer step. Inputs are random (the data loader
+``training_loss``; then zero_grad, backward, optimizer step; ``torch.compile`` around the model
+when the recipe says ``compile: true`` (its compilation is the warm-up step, ``first_step_seconds``). Inputs are random (the data loader
 is measured by ``segnet bench loader``). The variant ``port`` runs the plain PyTorch Tiramisu port
 (segnet.bench.tiramisu_port) under the same optimizer, the reference the speed-ups are quoted
 against.
@@ -62,6 +63,8 @@ def build_step(spec: dict):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg.optim, cfg.train.lr)
+    compiled = bool(cfg.compile) and spec["variant"] != "port"
+    forward = torch.compile(model) if compiled else model  # as training/network.py wraps it
     criterion = make_criterion(None, cfg.loss.label_smoothing, ignore_index=num_classes)
     x = torch.rand(spec["batch"], 3, *spec["size"], device=device)
     if channels_last:
@@ -70,7 +73,7 @@ def build_step(spec: dict):
 
     def step() -> None:
         with autocast(device, amp_dtype):
-            output = model(x)
+            output = forward(x)
         if spec["variant"] == "port":  # LogSoftmax output: cross-entropy is NLL of it
             loss = torch.nn.functional.nll_loss(output, y, ignore_index=num_classes)
         else:
@@ -86,6 +89,7 @@ def build_step(spec: dict):
         "channels_last": channels_last,
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
         "memory_efficient": bool(options.get("memory_efficient", False)),
+        "compile": compiled,
     }
     return step, described
 
@@ -95,8 +99,10 @@ def measure(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
     step, record = build_step(spec)
-    step()  # optimizer state, allocator pools, oneDNN primitives
+    start = time.perf_counter()
+    step()  # optimizer state, allocator pools, oneDNN primitives; torch.compile's compilation
     _sync(device)
+    record["first_step_seconds"] = time.perf_counter() - start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()

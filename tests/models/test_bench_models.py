@@ -38,3 +38,13 @@ def test_json_records_mark_the_default_training_step(tmp_path):
     for r in records:
         assert r["train_seconds_per_step"] > 0 and r["train_images_per_s"] > 0 and r["peak_rss_gib"] > 0
         assert abs(r["speedup_vs_port"] - port["train_seconds_per_step"] / r["train_seconds_per_step"]) < 1e-9
+
+
+def test_compile_variant_is_the_recipe_with_compile_on():
+    """--compile times the step segnet train takes with compile=true; the default stays uncompiled."""
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    variants = dict(bench._variants(parser.parse_args(["--compile", "--no-port"]), "fc_densenet56"))
+    assert list(variants) == ["default", "compiled"]
+    assert variants["compiled"] == variants["default"] + ["compile=true"]
+    assert "compiled" not in dict(bench._variants(parser.parse_args([]), "fc_densenet56"))
