@@ -25,5 +25,13 @@ def test_photometric_changes_keep_shape_and_dtype():
     image = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
     for name, change in street_check.CHANGES.items():
         out = change(image, np.zeros((32, 48), np.uint8), 0, np.random.default_rng(0))
-        assert out.shape == image.shape and out.dtype == np.uint8, name
-        assert (name == "none") == np.array_equal(out, image), name
+        expected = (64, 96, 3) if name == "hd_camera" else image.shape  # twice the resolution
+        assert out.shape == expected and out.dtype == np.uint8, name
+        assert (name == "none") == (out.shape == image.shape and np.array_equal(out, image)), name
+
+
+def test_hd_camera_keeps_the_scene_at_twice_the_size():
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[5:10, 10:20] = 200
+    out = street_check.hd_camera(image)
+    assert out.shape == (40, 60, 3) and out[14:16, 25:35].min() > 150 and out[:6].max() < 30

@@ -9,7 +9,12 @@ scores the model on each change against the unchanged labels:
   to pale blue at the horizon, with a little noise;
 - ``sunny``: brighter, more contrast and saturation, warmer white balance;
 - ``dusk``: darker, lower contrast, bluer;
-- ``blur``: a 7-pixel motion blur.
+- ``blur``: a 7-pixel motion blur;
+- ``hd_camera``: the frame at twice the resolution (960x720), as a higher-resolution or narrower-angle
+  camera sees the street: every object twice as many pixels across (the labels are compared after
+  the prediction is resized back);
+- ``jpeg``: heavy JPEG compression (quality 15), as streamed or dashcam footage;
+- ``night_noise``: darker with sensor noise (sigma 10 grey levels).
 
 Per change: mIoU over the frames, Sky recall (share of Sky pixels labelled Sky) and the share of Sky
 pixels labelled Building (the failure seen on other footage). Uses the public API only.
@@ -66,10 +71,26 @@ def blur(image: np.ndarray, *_) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel)
 
 
-CHANGES = {"none": lambda image, *_: image, "blue_sky": blue_sky, "sunny": sunny, "dusk": dusk, "blur": blur}
+def hd_camera(image: np.ndarray, *_) -> np.ndarray:
+    return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
 
 
-def check(model, root: Path, frames: int, seed: int = 0, split: str = "test") -> dict[str, dict]:
+def jpeg(image: np.ndarray, *_) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 15])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def night_noise(image: np.ndarray, label: np.ndarray, sky: int, rng: np.random.Generator) -> np.ndarray:
+    x = image.astype(np.float32) * 0.55 + rng.normal(0, 10, image.shape)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+CHANGES = {"none": lambda image, *_: image, "blue_sky": blue_sky, "sunny": sunny, "dusk": dusk, "blur": blur,
+           "hd_camera": hd_camera, "jpeg": jpeg, "night_noise": night_noise}
+
+
+def check(model, root: Path, frames: int, seed: int = 0, split: str = "test",
+          overlays: Path | None = None) -> dict[str, dict]:
     names = model.classes.names
     sky, building = names.index("Sky"), names.index("Building")
     images = sorted((root / split).iterdir())[:: max(1, len(list((root / split).iterdir())) // frames)][:frames]
@@ -79,8 +100,15 @@ def check(model, root: Path, frames: int, seed: int = 0, split: str = "test") ->
         rng = np.random.default_rng(seed)
         metrics = SegmentationMetrics(len(names), ignore_index=len(names))
         sky_total = sky_as_sky = sky_as_building = 0
-        for image, label in pairs:
-            predicted = model.predict(change(image, label, sky, rng))
+        for index, (image, label) in enumerate(pairs):
+            changed = change(image, label, sky, rng)
+            predicted = model.predict(changed)
+            if overlays is not None and index < 2:  # to look at, as a user would
+                overlays.mkdir(parents=True, exist_ok=True)
+                picture = model.overlay(changed, predicted, legend=True)
+                cv2.imwrite(str(overlays / f"{name}_{index}.jpg"), picture[..., ::-1])
+            if predicted.shape != label.shape:  # hd_camera: score at the labels' size
+                predicted = cv2.resize(predicted, label.shape[::-1], interpolation=cv2.INTER_NEAREST)
             metrics.update(torch.from_numpy(predicted.astype(np.int64))[None], torch.from_numpy(label.astype(np.int64))[None])
             is_sky = label == sky
             sky_total += int(is_sky.sum())
@@ -101,11 +129,13 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(ROOT / "data" / "CamVid"))
     parser.add_argument("--frames", type=int, default=40, help="frames, spread over the split")
     parser.add_argument("--json", help="write the table as JSON here")
+    parser.add_argument("--overlays", help="write overlays (with legend) of the first two frames of each change here")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="val: to choose between models (the test split stays for reporting)")
     args = parser.parse_args()
     model = segnet.load_model(args.checkpoint)
-    results = check(model, Path(args.data_root), args.frames, split=args.split)
+    results = check(model, Path(args.data_root), args.frames, split=args.split,
+                    overlays=Path(args.overlays) if args.overlays else None)
     print(f"# {model.describe()}; {args.frames} CamVid {args.split} frames, each change scored against the original labels")
     print(f"{'change':<10} {'mIoU':>6} {'Sky recall':>11} {'Sky->Building':>14}")
     for name, r in results.items():
