@@ -221,4 +221,5 @@ def test_bench_predict_smoke(tiny_ckpt, tmp_path):
     assert all(r["seconds_per_frame"] > 0 for r in rows)
     assert sum(bool(r.get("default")) for r in rows) == 1  # the path predict takes here
     # float32 runtimes give the torch labels on a real CamVid frame
-    assert all(r["agreement_with_torch_float32"] > 0.999 for r in rows)
+    # (on AMX CPUs the bench adds torch bfloat16, which may differ on a pixel or two: not float32)
+    assert all(r["agreement_with_torch_float32"] > 0.999 for r in rows if r["precision"] == "float32")
