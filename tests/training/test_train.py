@@ -238,7 +238,8 @@ def test_val_bn_batch_scores_with_batch_statistics_and_leaves_the_model_untouche
     masks = torch.stack([val[i][1] for i in range(2)])
     metrics = SegmentationMetrics(11)
     metrics.update(forward_logits(model, images, input_scale=0.25), masks)
-    assert math.isclose(metrics.compute()["miou"], states["batch"][1], rel_tol=1e-4)
+    # rel 1e-3: on AMX CPUs validation runs in bf16 autocast (amp auto), this re-score in float32
+    assert math.isclose(metrics.compute()["miou"], states["batch"][1], rel_tol=1e-3)
     assert states["batch"][1] != states["running"][1]
 
 
