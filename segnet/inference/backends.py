@@ -109,6 +109,16 @@ class TorchBackend:
             return final_logits(self.model(x)).float()
 
 
+def plugin_float_precision(core=None, precision_hint: str | None = None) -> str:
+    """What a float32 IR computes in on the CPU plugin: ``precision_hint`` ("f32", "bf16"), else the
+    plugin's default (bf16 on CPUs with native bf16 such as AMX, float32 elsewhere)."""
+    if precision_hint is None:
+        import openvino as ov
+
+        precision_hint = (core or ov.Core()).get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+    return {"f32": "float32", "bf16": "bfloat16"}.get(precision_hint, precision_hint)
+
+
 class OpenVINOBackend:
     """An OpenVINO IR or ONNX file compiled for the CPU, once per input shape (a video's frames
     share one). ``precision_hint``: "f32" forces float32; None lets OpenVINO choose (bf16 on AMX
@@ -130,8 +140,7 @@ class OpenVINOBackend:
         if precision_hint:
             self.config["INFERENCE_PRECISION_HINT"] = precision_hint
         # A float32 IR runs at the CPU plugin's inference precision (bf16 on AMX CPUs unless "f32")
-        compute = precision_hint or self.core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
-        self.precision = precision if precision == "int8" else {"f32": "float32", "bf16": "bfloat16"}.get(compute, compute)
+        self.precision = precision if precision == "int8" else plugin_float_precision(self.core, precision_hint)
         if cache_dir is not None:
             self.config["CACHE_DIR"] = str(cache_dir)
         self._shape, self._compiled = None, None

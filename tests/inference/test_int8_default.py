@@ -104,19 +104,10 @@ def test_accepted_int8_is_the_default_and_its_numbers_are_evaluate_s(tiny, with_
     assert 0 < verdict["int8_miou"] < 100
 
 
-def _plugin_float() -> str:
-    """What a float32 IR computes in on this CPU: OpenVINO's CPU plugin runs bf16 where the CPU has
-    native bf16 (AMX), float32 elsewhere, as segnet's own `--amp auto` (backends.OpenVINOBackend)."""
-    import openvino as ov
-
-    name = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
-    return {"f32": "float32", "bf16": "bfloat16"}.get(name, name)
-
-
 def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val, converted, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", -100.0)  # INT8 would have to gain 100 points
     predictor = _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
-    assert (predictor.backend_name, predictor.precision) == ("openvino", _plugin_float())
+    assert (predictor.backend_name, predictor.precision) == ("openvino", backends.plugin_float_precision())
     verdict = json.loads(_check_file(tmp_path).read_text())
     assert verdict["accepted"] is False
     lines = [line for line in capsys.readouterr().out.splitlines() if "INT8" in line]
@@ -128,7 +119,7 @@ def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val,
     monkeypatch.setattr(int8_check, "_split_miou", measured_again)
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", 100.0)  # the kept verdict decides, not a new one
     again = _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
-    assert again.precision == _plugin_float()
+    assert again.precision == backends.plugin_float_precision()
     assert "rejected" in capsys.readouterr().out
     # asked for explicitly (measurements), the rejected IR is still there
     exported = backends.cached_openvino(resolve_checkpoint(tiny)[0], "tiny", "int8", verify=False)
@@ -137,7 +128,7 @@ def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val,
 
 def test_no_val_split_is_not_verified_and_runs_float32(tiny, no_val, converted, tmp_path, monkeypatch, capsys):
     predictor = _default_predictor(monkeypatch, tiny, tmp_path, no_val, converted)
-    assert (predictor.backend_name, predictor.precision) == ("openvino", _plugin_float())
+    assert (predictor.backend_name, predictor.precision) == ("openvino", backends.plugin_float_precision())
     lines = [line for line in capsys.readouterr().out.splitlines() if "INT8" in line]
     assert len(lines) == 1 and "not verified" in lines[0] and "val" in lines[0], lines
     assert not list((tmp_path / "openvino").glob("*.check.json"))  # checked again once val frames exist
