@@ -56,7 +56,7 @@ class EvaluationResult:
         r, s = self.report, self.report["settings"]
         return (f"{r['model_name']} on {dataset_name(r)} {r['split']} ({r['num_images']} images; {s['precision']}, "
                 f"tta {s['tta']}, protocol {s['protocol']}: bn {s['bn']}, batch {s['batch_size']}, "
-                f"input_scale {s['input_scale']:g})")
+                f"input_scale {s['input_scale']:g}, rescale {s.get('rescale', 'factor')})")
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> EvaluationResult:
@@ -86,7 +86,8 @@ def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLi
     model = _model(model)
     report = run_evaluation(model._ckpt, model.source, data_root or default_data_root(), split=split,
                             batch_size=batch_size, device=model._device, amp=model.amp, tta=model.tta,
-                            bn=bn, protocol=protocol, progress=progress, running_predictor=lambda: model._predictor)
+                            bn=bn, protocol=protocol, progress=progress, running_predictor=lambda: model._predictor,
+                            rescale=model.rescale)
     return EvaluationResult.from_report(report)
 
 

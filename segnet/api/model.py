@@ -10,7 +10,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from segnet.core.model_card import ModelCard
+from segnet.core.model_card import ModelCard, rescale_mode as _rescale_mode
 from segnet.data.classes import DatasetClasses
 from segnet.errors import SegnetError
 
@@ -39,7 +39,7 @@ def resolve_source(source: str | os.PathLike | None) -> Path | None:
 
 
 def load_model(source: str | os.PathLike | None = None, device: str = "auto", amp: str = "auto",
-               tta: str | None = None, backend: str = "auto") -> Model:
+               tta: str | None = None, backend: str = "auto", rescale: str = "auto") -> Model:
     """Load a trained model, ready to predict.
 
     ``source``: None (or "bundled") for the CamVid model shipped with segnet; a checkpoint file;
@@ -47,11 +47,16 @@ def load_model(source: str | os.PathLike | None = None, device: str = "auto", am
     "cuda" or "cuda:N". ``amp``: "auto" (bf16 where the hardware has it), "off", "bf16", "fp16".
     ``tta``: None or "flip" (average with the mirrored frame). ``backend``: "auto", "torch",
     "openvino" or "onnxruntime" (segnet.inference.backends; an exported .onnx/.xml is a source too).
+    ``rescale``: how frames of any size are resized for the network: "auto" ("frame" when the
+    checkpoint records its training frame size, else "factor"), "frame" (as many pixels as a
+    training frame, aspect ratio kept: the street at the scale the network learnt, whatever the
+    camera's resolution) or "factor" (the training resize factor, for crops or fixed-pixel-size
+    images); segnet.inference.predictor.network_scale.
     """
     from segnet.inference.bundled import resolve_checkpoint
 
     ckpt, path = resolve_checkpoint(resolve_source(source))
-    return Model(ckpt, path, device=device, amp=amp, tta=tta, backend=backend)
+    return Model(ckpt, path, device=device, amp=amp, tta=tta, backend=backend, rescale=rescale)
 
 
 class Model:
@@ -64,17 +69,19 @@ class Model:
     """
 
     def __init__(self, ckpt: dict[str, Any], source: str = "checkpoint", device: str = "auto",
-                 amp: str = "auto", tta: str | None = None, backend: str = "auto"):
+                 amp: str = "auto", tta: str | None = None, backend: str = "auto", rescale: str = "auto"):
         self.source = str(source)
         self.card: ModelCard = ModelCard.from_checkpoint(ckpt, self.source)  # malformed entries fail here
-        self.amp, self.tta, self._device, self._backend = amp, tta, device, backend
+        self.amp, self.tta, self._device, self._backend, self.rescale = amp, tta, device, backend, rescale
+        _rescale_mode(rescale, self.card, self.source)  # a wrong value fails here, not at the first frame
         self._ckpt = ckpt  # evaluate and export work on the checkpoint dict
 
     @cached_property
     def _predictor(self):
         from segnet.inference.predictor import Predictor
 
-        return Predictor(self._ckpt, self.source, device=self._device, amp=self.amp, tta=self.tta, backend=self._backend)
+        return Predictor(self._ckpt, self.source, device=self._device, amp=self.amp, tta=self.tta, backend=self._backend,
+                         rescale=self.rescale)
 
     @property
     def classes(self) -> DatasetClasses:

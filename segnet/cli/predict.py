@@ -21,6 +21,11 @@ def add_model_options(parser: argparse.ArgumentParser, batch_size: int = 1) -> N
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino", "onnxruntime"],
                         help="runtime: auto = on a CPU, OpenVINO (a .pt is converted once and cached in "
                         "~/.cache/segnet), on CUDA torch; torch; openvino; onnxruntime (an exported .onnx)")
+    parser.add_argument("--rescale", default="auto", choices=["auto", "frame", "factor"],
+                        help="how frames are resized for the network: frame = as many pixels as a training "
+                        "frame, aspect ratio kept (any camera's street at the scale the network learnt); "
+                        "factor = the training resize factor (crops, fixed pixel size); auto = frame when "
+                        "the checkpoint records its training frame size, else factor")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +49,8 @@ def load_model(args: argparse.Namespace):
     """segnet.load_model with the model flags (the network is built on first use)."""
     import segnet
 
-    return segnet.load_model(args.checkpoint, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend)
+    return segnet.load_model(args.checkpoint, device=args.device, amp=args.amp, tta=args.tta, backend=args.backend,
+                             rescale=args.rescale)
 
 
 def add_parser(subparsers) -> None:

@@ -9,6 +9,9 @@ A checkpoint is a plain dict (tensors, numbers, strings, lists, dicts only, so t
     num_classes:    int
     class_names:    list[str]
     palette:        list of [r, g, b] (num_classes + 1 rows, last is void)
+    input_scale:    the resize factor the network was trained at
+    frame_size:     [height, width] of a training frame at input_scale (optional; older checkpoints lack it)
+    normalization:  {"mean": [r, g, b], "std": [r, g, b]} on [0, 1] RGB
     meta:           free-form dict (training command, test mIoU, ...), optional
     + training state (optimizer, scheduler, scaler, epoch, early_stopping, rng, config)
 """
@@ -34,14 +37,17 @@ def model_fields(
     normalization: dict | None = None,
     meta: dict | None = None,
     classes=None,
+    frame_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The fields every segnet checkpoint carries to rebuild and run its model (segnet.core.model_card;
-    ``classes``: a segnet.data.classes.DatasetClasses, CamVid's by default)."""
+    ``classes``: a segnet.data.classes.DatasetClasses, CamVid's by default; ``frame_size``: (h, w)
+    of a training frame at input_scale)."""
     from segnet.core.model_card import IDENTITY_NORMALIZATION, ModelCard
     from segnet.data.classes import CAMVID
 
     card = ModelCard(model_name, dict(model_options or {}), classes or CAMVID, float(input_scale),
-                     normalization or dict(IDENTITY_NORMALIZATION), dict(meta or {}))
+                     tuple(frame_size) if frame_size else None, normalization or dict(IDENTITY_NORMALIZATION),
+                     dict(meta or {}))
     return {"model": model.state_dict(), **card.to_checkpoint()}
 
 

@@ -4,7 +4,7 @@
 - ``openvino``: an OpenVINO IR (``segnet export --format openvino [--int8]``) or an ONNX file;
 - ``onnxruntime``: an ONNX file (``segnet export --format onnx``).
 
-Exported files carry the checkpoint's metadata (classes, palette, normalisation, input_scale, size
+Exported files carry the checkpoint's metadata (classes, palette, normalisation, input_scale, frame_size, size
 rule); ``load_exported`` reads it back into the same dict fields a checkpoint has, so a Predictor,
 ``segnet evaluate`` and ``segnet predict`` treat a ``.pt``, an ``.xml`` and an ``.onnx`` alike.
 """
@@ -27,7 +27,7 @@ BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 EXPORTED_SUFFIXES = {".xml": "openvino", ".onnx": "onnx"}
 _PLAIN_STRINGS = ("model_name", "precision")  # ONNX metadata_props keep these unquoted
 # Checkpoint fields an export stores as JSON and load_exported reads back.
-METADATA_KEYS = ("model_name", "num_classes", "class_names", "palette", "input_scale", "normalization",
+METADATA_KEYS = ("model_name", "num_classes", "class_names", "palette", "input_scale", "frame_size", "normalization",
                  "size_multiple", "min_size", "precision", "meta")
 
 

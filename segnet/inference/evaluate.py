@@ -51,7 +51,8 @@ def paper_protocol(model_name: str) -> dict[str, Any]:
 def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: str = "test",
              batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
              bn: str = "running", progress: bool = True, protocol: str = "standard",
-             backend: str = "auto", running_predictor: Callable[[], Predictor] | None = None) -> dict[str, Any]:
+             backend: str = "auto", running_predictor: Callable[[], Predictor] | None = None,
+             rescale: str = "auto") -> dict[str, Any]:
     """Metrics over the whole split (void pixels ignored); returns the metrics.json content.
 
     ``protocol="paper"`` replaces ``bn`` and ``batch_size`` by ``paper_protocol``'s.
@@ -75,7 +76,7 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         predictor = running_predictor()
     else:  # batch statistics need the module tree as trained: no folded/buffered inference path
         predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"),
-                              backend=backend if bn == "running" else "torch")
+                              backend=backend if bn == "running" else "torch", rescale=rescale)
     if bn == "batch":
         use_batch_statistics(predictor.model)
     pairs = find_pairs(data_root, split)
@@ -101,7 +102,7 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
         "settings": {"protocol": protocol, "protocol_source": paper["source"] if paper else "PyTorch eval mode",
                      "tta": tta or "none", "bn": bn, "batch_size": batch_size, "device": str(predictor.device),
                      "precision": predictor.precision, "backend": predictor.backend_name,
-                     "input_scale": predictor.input_scale},
+                     "input_scale": predictor.input_scale, "rescale": predictor.rescale},
         "seconds": seconds,
     }
 

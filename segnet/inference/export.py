@@ -93,8 +93,10 @@ def export_metadata(ckpt: dict[str, Any], model: torch.nn.Module, precision: str
         "model_name": card.model_name,
         **{k: classes[k] for k in ("num_classes", "class_names", "palette")},
         "input_scale": card.input_scale,
+        **({"frame_size": list(card.frame_size)} if card.frame_size else {}),
         "normalization": card.normalization,
-        "input": "RGB scaled to [0, 1], then (x - mean) / std, resized by input_scale",
+        "input": "RGB scaled to [0, 1], then (x - mean) / std, resized to frame_size's pixel count keeping "
+                 "the aspect ratio (by input_scale when there is no frame_size)",
         "size_multiple": multiple,
         "min_size": min_size,
         "precision": precision,

@@ -18,14 +18,14 @@ import torch.nn.functional as F
 
 from segnet.core.checkpoint import model_from_checkpoint
 from segnet.core.device import resolve_amp, resolve_device
-from segnet.core.model_card import ModelCard
+from segnet.core.model_card import ModelCard, rescale_mode
 from segnet.errors import SegnetError
 from segnet.inference.backends import (BACKENDS, CPU_DEFAULT_PRECISION, OnnxRuntimeBackend, OpenVINOBackend, TorchBackend, cache_dir,
                                       cached_openvino, default_runtime)
 from segnet.inference.fast import prepare_for_inference
 from segnet.inference.tiling import pad_to, predict_tiled, size_rule
 
-# Whole-frame inference up to this many network pixels (after input_scale); larger frames go in
+# Whole-frame inference up to this many network pixels (after network_scale); larger frames go in
 # tiles of TILE network pixels per side overlapping by a third, as mmseg's slide mode (a 48 MP
 # photo's peak memory: docs/results/inference.md).
 MAX_PIXELS = 1_200_000
@@ -42,13 +42,15 @@ class Predictor:
     the fastest correct torch path: bf16 autocast and channels_last on CUDA and on AMX CPUs
     (segnet.core.device), float32 otherwise; for FC-DenseNets the buffered forward of
     segnet.inference.fast (``fused=False``: the model as is). tiles: None = when a frame exceeds
-    ``max_pixels``, True = always, False = never.
+    ``max_pixels``, True = always, False = never. rescale: how a frame is resized for the network
+    (network_scale): "auto" = "frame" when the model card records its training frame size, else
+    "factor".
     """
 
     def __init__(self, ckpt: dict[str, Any], source: str = "checkpoint", device: str = "auto",
                  amp: str = "auto", tta: str | None = None, channels_last: bool | None = None,
                  fused: bool = True, backend: str = "auto", tiles: bool | None = None,
-                 max_pixels: int = MAX_PIXELS, tile: int = TILE):
+                 max_pixels: int = MAX_PIXELS, tile: int = TILE, rescale: str = "auto"):
         self.tta = None if tta in (None, "none") else tta
         if self.tta not in (None, "flip"):
             raise SegnetError(f"unknown tta '{tta}' (use flip)")
@@ -57,6 +59,7 @@ class Predictor:
         self.card = ModelCard.from_checkpoint(ckpt, source)  # classes and preprocessing, read in one place
         self.num_classes, self.class_names = self.card.classes.num_classes, list(self.card.classes.names)
         self.palette, self.input_scale = self.card.classes.palette, self.card.input_scale
+        self.rescale = rescale_mode(rescale, self.card, source)
         self.tiles, self.max_pixels, self.tile = tiles, max_pixels, tile
         self.model = None  # the torch module, for the torch backend
         if not ckpt.get("exported") and backend in ("auto", "openvino") and fused:
@@ -90,15 +93,20 @@ class Predictor:
         batch = torch.from_numpy(np.stack(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         return batch.sub_(self.mean).div_(self.std)
 
+    def network_scale(self, height: int, width: int) -> float:
+        """The factor a height x width frame is resized by for the network (network_scale)."""
+        return network_scale(self.card, height, width, self.rescale)
+
     @torch.no_grad()
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+    def logits(self, batch: torch.Tensor, scale: float | None = None) -> torch.Tensor:
         """float32 logits [N, C, H, W] of a normalised batch, at the batch's size (any size >= 1x1).
 
-        The network sees the batch resized by input_scale (antialiased, as in training) and padded
-        to a size it takes; its logits are cropped and resized back bilinearly.
+        The network sees the batch resized by ``scale`` (default: network_scale of the batch's
+        size; antialiased, as in training) and padded to a size it takes; its logits are cropped
+        and resized back bilinearly.
         """
         size = batch.shape[-2:]
-        x = scale_input(batch, self.input_scale)
+        x = scale_input(batch, self.network_scale(*size) if scale is None else scale)
         h, w = x.shape[-2:]
         x = pad_to(x, self.multiple, self.min_size)
         out = self.backend(x)
@@ -112,17 +120,19 @@ class Predictor:
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
         """[N, H, W] uint8 class ids for same-size RGB frames; large frames in tiles."""
         h, w = images[0].shape[:2]
-        if self._tiled(h, w):
-            side = max(1, round(self.tile / self.input_scale))  # the tile in frame pixels
+        scale = self.network_scale(h, w)
+        if self._tiled(h, w, scale):
+            side = max(1, round(self.tile / scale))  # the tile in frame pixels
             stride = max(1, side * 2 // 3)
-            return np.stack([predict_tiled(image, lambda crop: self.logits(self.to_tensor([crop]))[0],
+            return np.stack([predict_tiled(image, lambda crop: self.logits(self.to_tensor([crop]), scale)[0],
                                            (side, side), (stride, stride)) for image in images])
-        return self.logits(self.to_tensor(images)).argmax(1).to(torch.uint8).cpu().numpy()
+        return self.logits(self.to_tensor(images), scale).argmax(1).to(torch.uint8).cpu().numpy()
 
-    def _tiled(self, h: int, w: int) -> bool:
+    def _tiled(self, h: int, w: int, scale: float | None = None) -> bool:
         if self.tiles is not None:
             return self.tiles
-        return h * w * self.input_scale ** 2 > self.max_pixels
+        scale = self.network_scale(h, w) if scale is None else scale
+        return h * w * scale ** 2 > self.max_pixels
 
     @property
     def precision(self) -> str:
@@ -133,8 +143,27 @@ class Predictor:
         return self.backend.name
 
 
+def network_scale(card: ModelCard, height: int, width: int, rescale: str = "frame") -> float:
+    """The factor a height x width frame is resized by before the network.
+
+    "frame" (needs the card's frame_size): the frame keeps its aspect ratio and gets as many pixels
+    as a training frame had, so the street keeps about the scale the network learnt whatever the
+    camera's resolution. A frame of the training frames' size gets exactly input_scale; a 1920x1080
+    dashcam frame reaches the bundled model (trained on 240x180) at 277x155 instead of 960x540,
+    which lifted its val mIoU from 26 to 54 (docs/results/inference.md, "Frames of other cameras").
+    "factor": input_scale for every frame, right for crops or tiles at the training resolution
+    (aerial or microscope images, where a pixel has a fixed size).
+    """
+    if rescale == "factor" or card.frame_size is None:
+        return card.input_scale
+    frame_h, frame_w = card.frame_size
+    if (math.floor(height * card.input_scale), math.floor(width * card.input_scale)) == (frame_h, frame_w):
+        return card.input_scale  # the training frames' size: the very factor training used
+    return math.sqrt(frame_h * frame_w / (height * width))
+
+
 def scale_input(batch: torch.Tensor, input_scale: float) -> torch.Tensor:
-    """The batch resized by input_scale (antialiased, as in training), at least 1x1."""
+    """The batch resized by a factor (antialiased, as in training), at least 1x1."""
     if input_scale == 1.0:
         return batch
     size = [max(1, math.floor(side * input_scale)) for side in batch.shape[-2:]]

@@ -77,7 +77,8 @@ def training_checkpoint(trainer, batch_in_epoch: int, val: dict | None) -> dict:
                     val_per_class_iou=val["per_class_iou"])
     normalization = {"mean": [float(v) for v in cfg.data.mean], "std": [float(v) for v in cfg.data.std]}
     return {
-        **model_fields(t.raw_model, cfg.model.name, t.model_options, cfg.data.scale, normalization, meta, t.classes),
+        **model_fields(t.raw_model, cfg.model.name, t.model_options, cfg.data.scale, normalization, meta, t.classes,
+                       frame_size=t.train_data.frame_size),
         "config": to_plain(cfg),
         "optimizer": t.optimizer.state_dict(),
         "scheduler": t.scheduler.state_dict(),

@@ -346,6 +346,20 @@ def predict_two_videos_one_output(ctx):
 
 
 @case
+def predict_rescale_frame_without_frame_size(ctx):
+    argv = ctx.predict(ctx.image()) + ["--rescale", "frame"]  # the tiny checkpoint predates frame_size
+    return argv, ["tiny.pt", "frame_size", "rescale factor"]
+
+
+@case
+def predict_malformed_frame_size(ctx):
+    from segnet.core.checkpoint import save_checkpoint
+
+    save_checkpoint(ctx.tmp / "flat.pt", {**checkpoint_payload(), "frame_size": [0, 48]})
+    return ctx.predict(ctx.image(), ckpt=ctx.tmp / "flat.pt"), ["flat.pt", "frame_size", "[0, 48]"]
+
+
+@case
 def predict_max_frames_zero(ctx):
     argv = ctx.predict(ctx.image()) + ["--max-frames", "0"]
     return argv, ["--max-frames", "0"]

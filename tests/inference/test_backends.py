@@ -22,7 +22,7 @@ def models(tmp_path_factory, camvid_root, tiny_model) -> Path:
     folder = tmp_path_factory.mktemp("backends")
     model = tiny_model.build()
     fields = model_fields(model, "fc_densenet", tiny_model.options, normalization=tiny_model.normalization)
-    fields["input_scale"] = 0.5
+    fields["input_scale"], fields["frame_size"] = 0.5, [30, 40]
     save_checkpoint(folder / "tiny.pt", fields)
     pt = str(folder / "tiny.pt")
     assert main(["export", "--checkpoint", pt, "--format", "onnx", "--out", str(folder / "m.onnx")]) == 0
@@ -67,7 +67,7 @@ def test_exports_carry_the_checkpoint_metadata(models):
     ckpt = load_checkpoint(models / "tiny.pt")
     for name in ("m.onnx", "fp32.xml", "int8.xml"):
         meta = load_exported(models / name)
-        for key in ("model_name", "class_names", "palette", "normalization", "input_scale"):
+        for key in ("model_name", "class_names", "palette", "normalization", "input_scale", "frame_size"):
             assert meta[key] == ckpt[key], (name, key)
         assert meta["min_size"] == 4 and meta["size_multiple"] == 1  # two poolings
 

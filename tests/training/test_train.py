@@ -77,6 +77,7 @@ def test_loss_drops_and_run_dir_is_complete(camvid_root, tmp_path):
                 "rng", "config"):
         assert key in ckpt, key
     assert ckpt["input_scale"] == 0.25 and ckpt["num_classes"] == 11 and len(ckpt["palette"]) == 12
+    assert ckpt["frame_size"] == [90, 120]  # CamVid's 360x480 frames as the network saw them (inference rescales to it)
     assert ckpt["finished"] and ckpt["stage"] == "finetune" and ckpt["step"] == 8 + 2
     assert ckpt["config"]["data"]["scale"] == 0.25
     best = load_checkpoint(run_dir / "best.pt")
