@@ -23,10 +23,14 @@ def test_blue_sky_repaints_only_sky_pixels_blue():
 
 def test_photometric_changes_keep_shape_and_dtype():
     image = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    label = np.zeros((32, 48), np.uint8)
+    resized = {"hd_camera": (64, 96, 3), "dashcam_1080p": (1080, 1920, 3), "webcam": (240, 320, 3)}
     for name, change in street_check.CHANGES.items():
-        out = change(image, np.zeros((32, 48), np.uint8), 0, np.random.default_rng(0))
-        expected = (64, 96, 3) if name == "hd_camera" else image.shape  # twice the resolution
-        assert out.shape == expected and out.dtype == np.uint8, name
+        out = change(image, label, 0, np.random.default_rng(0))
+        if name == "dashcam_1080p":  # a 16:9 crop: the labels come cropped alike
+            out, cropped = out
+            assert cropped.shape == (27, 48) and out.shape[1] / out.shape[0] == 16 / 9
+        assert out.shape == resized.get(name, image.shape) and out.dtype == np.uint8, name
         assert (name == "none") == (out.shape == image.shape and np.array_equal(out, image)), name
 
 

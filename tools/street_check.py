@@ -13,13 +13,16 @@ scores the model on each change against the unchanged labels:
 - ``hd_camera``: the frame at twice the resolution (960x720), as a higher-resolution or narrower-angle
   camera sees the street: every object twice as many pixels across (the labels are compared after
   the prediction is resized back);
+- ``dashcam_1080p``: a 16:9 camera at 1920x1080: the middle 270 rows of the frame (a 16:9 crop)
+  at four times the resolution, scored against the same crop of the labels;
+- ``webcam``: a 320x240 camera (two thirds of CamVid's 480x360);
 - ``jpeg``: heavy JPEG compression (quality 15), as streamed or dashcam footage;
 - ``night_noise``: darker with sensor noise (sigma 10 grey levels).
 
 Per change: mIoU over the frames, Sky recall (share of Sky pixels labelled Sky) and the share of Sky
 pixels labelled Building (the failure seen on other footage). Uses the public API only.
 
-    python tools/street_check.py [--checkpoint PATH] [--frames 40] [--json out.json]
+    python tools/street_check.py [--checkpoint PATH] [--frames 40] [--split val] [--rescale factor] [--json out.json]
 """
 
 from __future__ import annotations
@@ -75,6 +78,17 @@ def hd_camera(image: np.ndarray, *_) -> np.ndarray:
     return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
 
 
+def dashcam_1080p(image: np.ndarray, label: np.ndarray, *_) -> tuple[np.ndarray, np.ndarray]:
+    rows = image.shape[1] * 9 // 16
+    top = (image.shape[0] - rows) // 2
+    crop, crop_label = image[top:top + rows], label[top:top + rows]
+    return cv2.resize(crop, (1920, 1080), interpolation=cv2.INTER_CUBIC), crop_label
+
+
+def webcam(image: np.ndarray, *_) -> np.ndarray:
+    return cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA)
+
+
 def jpeg(image: np.ndarray, *_) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 15])
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
@@ -86,7 +100,8 @@ def night_noise(image: np.ndarray, label: np.ndarray, sky: int, rng: np.random.G
 
 
 CHANGES = {"none": lambda image, *_: image, "blue_sky": blue_sky, "sunny": sunny, "dusk": dusk, "blur": blur,
-           "hd_camera": hd_camera, "jpeg": jpeg, "night_noise": night_noise}
+           "hd_camera": hd_camera, "dashcam_1080p": dashcam_1080p, "webcam": webcam, "jpeg": jpeg,
+           "night_noise": night_noise}
 
 
 def check(model, root: Path, frames: int, seed: int = 0, split: str = "test",
@@ -102,12 +117,14 @@ def check(model, root: Path, frames: int, seed: int = 0, split: str = "test",
         sky_total = sky_as_sky = sky_as_building = 0
         for index, (image, label) in enumerate(pairs):
             changed = change(image, label, sky, rng)
+            if isinstance(changed, tuple):  # a change that crops the frame crops its labels too
+                changed, label = changed
             predicted = model.predict(changed)
             if overlays is not None and index < 2:  # to look at, as a user would
                 overlays.mkdir(parents=True, exist_ok=True)
                 picture = model.overlay(changed, predicted, legend=True)
                 cv2.imwrite(str(overlays / f"{name}_{index}.jpg"), picture[..., ::-1])
-            if predicted.shape != label.shape:  # hd_camera: score at the labels' size
+            if predicted.shape != label.shape:  # other resolutions: score at the labels' size
                 predicted = cv2.resize(predicted, label.shape[::-1], interpolation=cv2.INTER_NEAREST)
             metrics.update(torch.from_numpy(predicted.astype(np.int64))[None], torch.from_numpy(label.astype(np.int64))[None])
             is_sky = label == sky
@@ -132,14 +149,16 @@ def main() -> int:
     parser.add_argument("--overlays", help="write overlays (with legend) of the first two frames of each change here")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="val: to choose between models (the test split stays for reporting)")
+    parser.add_argument("--rescale", default="auto", choices=["auto", "frame", "factor"],
+                        help="how frames are resized for the network (segnet predict --rescale)")
     args = parser.parse_args()
-    model = segnet.load_model(args.checkpoint)
+    model = segnet.load_model(args.checkpoint, rescale=args.rescale)
     results = check(model, Path(args.data_root), args.frames, split=args.split,
                     overlays=Path(args.overlays) if args.overlays else None)
     print(f"# {model.describe()}; {args.frames} CamVid {args.split} frames, each change scored against the original labels")
-    print(f"{'change':<10} {'mIoU':>6} {'Sky recall':>11} {'Sky->Building':>14}")
+    print(f"{'change':<14} {'mIoU':>6} {'Sky recall':>11} {'Sky->Building':>14}")
     for name, r in results.items():
-        print(f"{name:<10} {r['miou']:>6.1f} {r['sky_recall']:>10.1f}% {r['sky_as_building']:>13.1f}%")
+        print(f"{name:<14} {r['miou']:>6.1f} {r['sky_recall']:>10.1f}% {r['sky_as_building']:>13.1f}%")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
