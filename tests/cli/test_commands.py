@@ -80,9 +80,10 @@ def test_evaluate_passes_its_flags_and_prints_the_result(api, tmp_path, capsys):
     ckpt = tmp_path / "run" / "best.pt"
     assert main(["evaluate", "--checkpoint", str(ckpt), "--split", "val", "--data-root", str(tmp_path / "data"),
                  "--device", "cpu", "--amp", "off", "--tta", "flip", "--backend", "torch", "--bn", "batch",
-                 "--batch-size", "3"]) == 0
+                 "--batch-size", "3", "--rescale", "factor"]) == 0
     [(args, options)] = api["load_model"]
-    assert args == (ckpt,) and options == {"device": "cpu", "amp": "off", "tta": "flip", "backend": "torch"}
+    assert args == (ckpt,) and options == {"device": "cpu", "amp": "off", "tta": "flip", "backend": "torch",
+                                           "rescale": "factor"}
     [((model, root), kwargs)] = api["evaluate"]
     assert model.source == ckpt and root == tmp_path / "data"
     assert kwargs == {"split": "val", "batch_size": 3, "bn": "batch", "protocol": "standard", "progress": False}
