@@ -61,13 +61,21 @@ def int8_verdict(ckpt: dict[str, Any], source: str, calibration_frames: int | No
 def verdict_line(source: str, verdict: dict[str, Any]) -> str:
     """One line: the INT8 check's numbers and what runs because of them."""
     if "error" in verdict:
-        return f"INT8 of {source} not verified ({verdict['error']}): running OpenVINO float32"
+        return f"INT8 of {source} not verified ({verdict['error']}): {_float_fallback()}"
     loss = verdict["fp32_miou"] - verdict["int8_miou"]
     numbers = (f"{verdict['split']} mIoU float32 {verdict['fp32_miou']:.2f}, INT8 {verdict['int8_miou']:.2f} "
                f"on {verdict['frames']} frames (loss {loss:.2f}, allowed {verdict['max_loss']})")
     if verdict["accepted"]:
         return f"INT8 of {source} accepted: {numbers}"
-    return f"INT8 of {source} rejected: {numbers}: running OpenVINO float32"
+    return f"INT8 of {source} rejected: {numbers}: {_float_fallback()}"
+
+
+def _float_fallback() -> str:
+    """What runs instead of INT8: the float32 IR, computed at the CPU plugin's precision (bf16 on
+    AMX CPUs, where "float32" was a wrong thing to print)."""
+    from segnet.inference.backends import plugin_float_precision
+
+    return f"running the float32 IR on OpenVINO ({plugin_float_precision()} arithmetic on this CPU)"
 
 
 def _check_frames(ckpt: dict[str, Any], source: str) -> tuple[Path, Any, list]:

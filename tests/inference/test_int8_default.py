@@ -112,6 +112,7 @@ def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val,
     assert verdict["accepted"] is False
     lines = [line for line in capsys.readouterr().out.splitlines() if "INT8" in line]
     assert len(lines) == 1 and "rejected" in lines[0] and f"{verdict['int8_miou']:.2f}" in lines[0], lines
+    assert lines[0].endswith(f"running the float32 IR on OpenVINO ({backends.plugin_float_precision()} arithmetic on this CPU)")
 
     def measured_again(*args, **kwargs):
         raise AssertionError("the INT8 check ran a second time")
