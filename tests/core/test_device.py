@@ -107,14 +107,20 @@ def test_devices_this_machine_lacks(monkeypatch):
         resolve_device("cuda:1")
 
 
+def _missing_device() -> tuple[str, str]:
+    """A device this machine lacks and the error naming it: MPS, or CUDA on a Mac (no machine has both)."""
+    if not torch.backends.mps.is_available():
+        return "mps", "segnet: error: device 'mps' asked for, but Apple's MPS backend is not available here"
+    assert not torch.cuda.is_available()
+    return "cuda", "segnet: error: device 'cuda' asked for, but no CUDA GPU is available"
+
+
 def test_predict_on_a_missing_device_is_one_line(tmp_path):
-    if torch.backends.mps.is_available():
-        pytest.skip("this machine has MPS")
+    device, error = _missing_device()
     cv2.imwrite(str(tmp_path / "frame.png"), np.zeros((40, 50, 3), np.uint8))
-    proc = subprocess.run([sys.executable, "-m", "segnet", "predict", str(tmp_path / "frame.png"), "--device", "mps",
+    proc = subprocess.run([sys.executable, "-m", "segnet", "predict", str(tmp_path / "frame.png"), "--device", device,
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "out").exists()
-    assert proc.stderr.strip().splitlines() == ["segnet: error: device 'mps' asked for, but Apple's MPS backend "
-                                                "is not available here"]
+    assert proc.stderr.strip().splitlines() == [error]
