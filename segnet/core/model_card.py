@@ -80,6 +80,8 @@ def _frame_size(value: Any, source: str) -> tuple[int, int] | None:
     if value is None:
         return None
     try:
+        if not isinstance(value, (list, tuple)):  # a string such as "12" would unpack to 1 x 2
+            raise TypeError
         height, width = (int(v) for v in value)
         if height != float(value[0]) or width != float(value[1]):
             raise ValueError

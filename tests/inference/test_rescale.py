@@ -48,7 +48,7 @@ def test_rescale_modes_resolve_against_the_card():
         rescale_mode("big", CARD)
 
 
-@pytest.mark.parametrize("bad", ["tall", [0, 5], [1.5, 2], [1, 2, 3], [float("inf"), 1], {"h": 1}])
+@pytest.mark.parametrize("bad", ["tall", "12", [0, 5], [1.5, 2], [1, 2, 3], [float("inf"), 1], {"h": 1}])
 def test_a_malformed_frame_size_names_the_checkpoint(bad):
     with pytest.raises(SegnetError, match="m.pt: .*'frame_size'"):
         ModelCard.from_checkpoint({**_fields(), "frame_size": bad}, "m.pt")
