@@ -15,9 +15,9 @@ import pytest
 import torch
 
 import segnet
-from segnet.core.checkpoint import model_fields, save_checkpoint
-from segnet.data.camvid import read_image, read_label
+from segnet.checkpoints.checkpoint import model_fields, save_checkpoint
 from segnet.data.classes import CAMVID
+from segnet.data.images import read_image, read_label
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
@@ -107,12 +107,13 @@ def test_predict_single_path_batch_and_list_agree(model, crops):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (np.zeros((8, 8, 3), np.float32), r"image: expected dtype uint8 \(0..255\), got float32"),
-    (np.zeros((8, 8), np.uint8), r"expected shape HxWx3 \(RGB\), got \(8, 8\)"),
-    (np.zeros((8, 8, 4), np.uint8), r"got \(8, 8, 4\)"),
-    (np.zeros((2, 8, 8, 1), np.uint8), r"images\[0\]: expected shape HxWx3"),
+    # what has one meaning is converted (tests/inference/test_odd_inputs.py); the rest names the rule
+    (np.full((8, 8, 3), 255.0, np.float32), r"image: float values must lie in 0..1 \(got 255..255\)"),
+    (np.zeros((8, 8, 2), np.uint8), r"expected shape HxWx3 \(RGB\), got \(8, 8, 2\)"),
+    (np.zeros((8, 8, 3), np.int64), r"image: dtype int64 has no one meaning as pixel values"),
+    (np.zeros((2, 8, 8, 2), np.uint8), r"images\[0\]: expected shape HxWx3"),
     ([np.zeros((8, 8, 3), np.uint8), 7], r"images\[1\]: expected an HxWx3 uint8 RGB array or an image path, got int"),
-    (torch.zeros(8, 8, 3, dtype=torch.uint8), "got Tensor"),
+    (torch.zeros(8, 8, 2), r"got \(8, 8, 2\)"),
     ("missing.png", "file not found: missing.png"),
 ])
 def test_predict_refuses_bad_input_with_one_clear_error(model, bad, message):
@@ -121,7 +122,7 @@ def test_predict_refuses_bad_input_with_one_clear_error(model, bad, message):
 
 
 def test_overlay_and_colours_are_what_predict_writes(model, crops):
-    from segnet.inference.visualize import draw_legend, overlay_palette
+    from segnet.jobs.visualize import draw_legend, overlay_palette
 
     image = read_image(_frames(crops)[0])
     labels = model.predict(image)
@@ -161,14 +162,14 @@ def test_evaluate_matches_an_independent_confusion_matrix(model, crops, tmp_path
 
 def test_the_runtime_is_built_once_and_only_when_needed(tiny_ckpt, crops, tmp_path):
     model = segnet.load_model(tiny_ckpt, device="cpu", amp="off")
-    assert "_predictor" not in vars(model)  # loading reads the checkpoint only
+    assert "predictor" not in vars(model)  # loading reads the checkpoint only
     segnet.evaluate(model, crops, bn="batch")  # batch statistics run a torch module tree of their own
     segnet.export(model, tmp_path / "model.onnx")
-    assert "_predictor" not in vars(model)
+    assert "predictor" not in vars(model)
     segnet.evaluate(model, crops)  # running statistics: the model's own runtime, kept for predict
-    runtime = vars(model)["_predictor"]
+    runtime = vars(model)["predictor"]
     model.predict(np.zeros((32, 32, 3), np.uint8))
-    assert vars(model)["_predictor"] is runtime and "float32" in model.describe()
+    assert vars(model)["predictor"] is runtime and "float32" in model.describe()
 
 
 def test_export_writes_onnx_with_the_classes(model, crops, tmp_path):
@@ -211,8 +212,8 @@ def test_train_returns_the_run_and_its_best_model(crops, tmp_path):
 
 
 def test_model_card_reads_and_writes_the_checkpoint_entries(tiny_ckpt):
-    from segnet.core.checkpoint import load_checkpoint
-    from segnet.core.model_card import ModelCard
+    from segnet.checkpoints.checkpoint import load_checkpoint
+    from segnet.checkpoints.model_card import ModelCard
 
     ckpt = load_checkpoint(tiny_ckpt)
     card = ModelCard.from_checkpoint(ckpt, "tiny")

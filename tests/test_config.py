@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from segnet.cli import main as cli_main
-from segnet.config import load_config
+from segnet.config.load import load_config
 from segnet.errors import SegnetError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -50,7 +50,7 @@ def test_quick_cpu_inherits_and_overrides():
         ("train.batch_size=0", ["train.batch_size", "0"]),
         ("train.crop_size=400", ["train.crop_size", "400", "360x480"]),
         ("data.scale=1.5", ["data.scale", "1.5"]),
-        ("model.name=fc_densenet999", ["model.name", "fc_densenet999"]),
+        ("model.name=smp/unet", ["model.name", "smp/<arch>/<encoder>"]),
         ("amp=fp32", ["amp", "fp32"]),
         ("loss.class_weights=inverse", ["loss.class_weights", "inverse"]),
         ("optim.name=lbfgs", ["optim.name", "lbfgs"]),
@@ -66,6 +66,17 @@ def test_bad_values_name_the_key(override, words):
     assert "\n" not in str(err.value)
     for w in words:
         assert w in str(err.value), (w, str(err.value))
+
+
+def test_unknown_model_name_is_refused_before_training_starts(tmp_path):
+    # the config layer sits below the model registry: training checks the name, before any folder is made
+    from segnet.training.train import train
+
+    cfg = load_config(CONFIGS / "fc_densenet56.yaml", ["model.name=fc_densenet999", f"run_dir={tmp_path / 'run'}"])
+    with pytest.raises(SegnetError) as err:
+        train(cfg)
+    assert "model.name" in str(err.value) and "fc_densenet999" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()
 
 
 def test_crop_must_fit_the_scaled_frames():

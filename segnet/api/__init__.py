@@ -10,11 +10,11 @@ The ``segnet`` commands are thin layers over these names.
 """
 
 from segnet.api.jobs import (DemoResult, EvaluationResult, TrainingRun, demo, evaluate, export, predict_files, resume,
-                             train)
+                              train)
 from segnet.api.model import Model, load_model
-from segnet.config import load_config
+from segnet.config.load import load_config
 from segnet.data.classes import DatasetClasses, load_classes
-from segnet.inference.predict import OutputOptions
+from segnet.jobs.predict import OutputOptions
 from segnet.training.stop import TrainingInterrupted
 
 __all__ = [

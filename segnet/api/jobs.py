@@ -14,8 +14,8 @@ import numpy as np
 
 from segnet.api.model import Model, load_model
 from segnet.errors import SegnetError
-from segnet.inference.demo import DEMO_FPS
-from segnet.inference.predict import OutputOptions
+from segnet.jobs.demo import DEMO_FPS
+from segnet.jobs.predict import OutputOptions
 
 
 def _model(model: Model | str | os.PathLike | None) -> Model:
@@ -39,19 +39,19 @@ class EvaluationResult:
 
     def save(self, folder: str | os.PathLike) -> list[Path]:
         """Write metrics.json, per_class_iou.csv and confusion_matrix.png into ``folder`` (all or nothing)."""
-        from segnet.inference.evaluate import write_report
+        from segnet.jobs.evaluate import write_report
 
         return write_report(self.report, folder)
 
     def table(self) -> str:
         """The per-class IoU table ``segnet evaluate`` prints."""
-        from segnet.inference.evaluate import format_table
+        from segnet.jobs.evaluate import format_table
 
         return format_table(self.report)
 
     def describe(self) -> str:
         """One line: model, dataset, split, image count and the settings that shaped the scores."""
-        from segnet.inference.evaluate import dataset_name
+        from segnet.jobs.evaluate import dataset_name
 
         r, s = self.report, self.report["settings"]
         return (f"{r['model_name']} on {dataset_name(r)} {r['split']} ({r['num_images']} images; {s['precision']}, "
@@ -60,7 +60,7 @@ class EvaluationResult:
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> EvaluationResult:
-        """The result of a metrics.json-shaped report (segnet.inference.evaluate)."""
+        """The result of a metrics.json-shaped report (segnet.jobs.evaluate)."""
         return cls(
             miou=report["miou"], per_class_iou=dict(report["per_class_iou"]), pixel_accuracy=report["pixel_accuracy"],
             mean_class_accuracy=report["mean_class_accuracy"],
@@ -80,13 +80,13 @@ def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLi
     FC-DenseNet evaluation); "running" uses the stored ones. ``protocol="paper"`` takes BatchNorm
     mode and batch size from the paper's own evaluation of this architecture.
     """
-    from segnet.inference.evaluate import evaluate as run_evaluation
-    from segnet.paths import default_data_root
+    from segnet.core.paths import default_data_root
+    from segnet.jobs.evaluate import evaluate as run_evaluation
 
     model = _model(model)
-    report = run_evaluation(model._ckpt, model.source, data_root or default_data_root(), split=split,
-                            batch_size=batch_size, device=model._device, amp=model.amp, tta=model.tta,
-                            bn=bn, protocol=protocol, progress=progress, running_predictor=lambda: model._predictor,
+    report = run_evaluation(model.checkpoint, model.source, data_root or default_data_root(), split=split,
+                            batch_size=batch_size, device=model.requested_device, amp=model.amp, tta=model.tta,
+                            bn=bn, protocol=protocol, progress=progress, running_predictor=lambda: model.predictor,
                             rescale=model.rescale)
     return EvaluationResult.from_report(report)
 
@@ -103,12 +103,12 @@ def predict_files(model: Model | str | os.PathLike | None, inputs: Sequence[str 
     Returns counts and speeds: ``images``, ``seconds``, ``images_per_second`` and, per video,
     ``videos[i]`` with ``input``, ``output``, ``codec``, ``frames``, ``frames_per_second``, ``stopped``.
     """
-    from segnet.inference.predict import collect_inputs, run_predict
+    from segnet.jobs.predict import collect_inputs, run_predict
 
     options = options or OutputOptions()
     model = _model(model)
     items = collect_inputs([str(i) for i in inputs], save_frames=options.save_frames)
-    return run_predict(model._predictor, items, out, options, progress=progress)
+    return run_predict(model.predictor, items, out, options, progress=progress)
 
 
 @dataclass
@@ -131,12 +131,12 @@ def demo(model: Model | str | os.PathLike | None = None, data_root: str | os.Pat
          progress: bool = False) -> DemoResult:
     """``model`` (default: the bundled one) on CamVid's Seq05VD test sequence: its frames as a
     ``fps`` video, the overlay video, and per-class IoU against the labels, all into ``out``
-    (metrics.json, per_class_iou.csv, confusion_matrix.png too). Steps: segnet.inference.demo."""
-    from segnet.inference.demo import run_demo
-    from segnet.paths import default_data_root
+    (metrics.json, per_class_iou.csv, confusion_matrix.png too). Steps: segnet.jobs.demo."""
+    from segnet.core.paths import default_data_root
+    from segnet.jobs.demo import run_demo
 
     model = _model(model)
-    made = run_demo(lambda: model._predictor, model.name, model.source, data_root or default_data_root(), out,
+    made = run_demo(lambda: model.predictor, model.name, model.source, data_root or default_data_root(), out,
                     fps=fps, options=options, progress=progress)
     report = made.pop("report")
     return DemoResult(evaluation=EvaluationResult.from_report(report), **made)
@@ -179,7 +179,7 @@ def train(config, command: str = "", resume_hint: str | None = None) -> Training
     """
     from omegaconf import DictConfig
 
-    from segnet.config import load_config
+    from segnet.config.load import load_config
     from segnet.training.train import train as run_training
 
     if isinstance(config, (str, os.PathLike)):
@@ -198,26 +198,26 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None, comma
     return _run(run_resume(run_dir, overrides, command=command, resume_hint=resume_hint))
 
 
-def export(model: Model | str | os.PathLike | None, path: str | os.PathLike, format: str = "onnx",
+def export(model: Model | str | os.PathLike | None, path: str | os.PathLike, format: str | None = None,
            int8: bool = False, calibration_frames: int | None = None,
            data_root: str | os.PathLike | None = None) -> Path:
     """Write ``model`` as ONNX (dynamic batch, height, width) or, with ``format="openvino"``, as an
-    OpenVINO IR (``path`` an .xml, its weights beside it in .bin); the classes and preprocessing
+    OpenVINO IR (``path`` an .xml, its weights beside it in .bin; ``format`` None: from the suffix,
+    and a suffix that is not the format's is refused); the classes and preprocessing
     go in the model's metadata. ``int8`` (OpenVINO only): NNCF post-training quantization,
     calibrated on ``calibration_frames`` TRAIN frames of ``data_root`` (default: the model's
     dataset). Files appear whole or not at all; returns ``path``.
     """
-    from segnet.inference.export import CALIBRATION_FRAMES, FORMATS, export_onnx, export_openvino
+    from segnet.deploy.export import CALIBRATION_FRAMES, export_format, export_onnx, export_openvino
 
-    if format not in FORMATS:
-        raise SegnetError(f"unknown export format {format!r} (supported: {', '.join(FORMATS)})")
+    format = export_format(path, format)
     if int8 and format != "openvino":
         raise SegnetError("int8 quantization needs format='openvino'")
     model = _model(model)
-    if "model" not in model._ckpt:  # an exported .onnx/.xml has a graph, not the weights export needs
+    if "model" not in model.checkpoint:  # an exported .onnx/.xml has a graph, not the weights export needs
         raise SegnetError(f"{model.source} is already an exported model; export from its .pt checkpoint")
     if format == "openvino":
         frames = CALIBRATION_FRAMES if calibration_frames is None else calibration_frames
-        return export_openvino(model._ckpt, path, model.source, int8=int8, calibration_frames=frames,
+        return export_openvino(model.checkpoint, path, model.source, int8=int8, calibration_frames=frames,
                                data_root=data_root)
-    return export_onnx(model._ckpt, path, source=model.source)
+    return export_onnx(model.checkpoint, path, source=model.source)

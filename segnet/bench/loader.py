@@ -13,8 +13,8 @@ import resource
 import time
 from pathlib import Path
 
-from segnet.paths import default_data_root
 from segnet.core.device import cpu_description
+from segnet.core.paths import default_data_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,10 @@ For each model (the bundled one when present, FC-DenseNet103, any --checkpoint) 
 - ``eager``: the model as built (NCHW, a ``torch.cat`` before every dense layer: the structure
   of the plain PyTorch Tiramisu port), float32 -- the reference the speed-ups are quoted against;
 - ``torch``: segnet's own PyTorch path (channels_last, the buffered FC-DenseNet forward of
-  segnet.inference.fast), float32 and, on CPUs with native bf16, bfloat16;
+  segnet.inference.buffered), float32 and, on CPUs with native bf16, bfloat16;
 - ``openvino`` / ``openvino-int8``: the checkpoint converted to OpenVINO IR, float32 and NNCF
   INT8 (calibrated on CamVid train frames), as ``segnet predict`` converts and caches it; INT8 is
-  timed even when its accuracy check (segnet.inference.int8_check) rejects it;
+  timed even when its accuracy check (segnet.deploy.int8_check) rejects it;
 - ``onnxruntime``: the ONNX export on ONNX Runtime's CPU provider.
 
 Every path runs ``Predictor.logits`` (input_scale, padding). Batch 1, the median of --frames timed
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segnet.paths import default_data_root
+from segnet.core.paths import default_data_root
 
 PATHS = ("port", "eager", "torch", "openvino", "openvino-int8", "onnxruntime")
 
@@ -65,14 +65,14 @@ def _load() -> str:
 
 def _checkpoints(args) -> list[tuple[str, dict, str]]:
     """(label, checkpoint dict, weights description) for every model to measure."""
-    from segnet.core.checkpoint import load_checkpoint, model_fields
-    from segnet.inference.bundled import bundled_path
+    from segnet.checkpoints.checkpoint import load_checkpoint, model_fields
+    from segnet.core.paths import bundled_model_path
     from segnet.models import create_model
 
     found = []
     for name in args.models:
         if name == "bundled":
-            path = bundled_path()
+            path = bundled_model_path()
             if path.is_file():
                 bundle = load_checkpoint(path)
                 found.append((f"bundled {bundle['model_name']}", bundle, f"trained ({path})"))
@@ -89,9 +89,11 @@ def _checkpoints(args) -> list[tuple[str, dict, str]]:
 
 def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool, calibration_frames: int | None):
     """(path, precision, Predictor) for every configuration asked for."""
-    from segnet.inference.backends import cache_dir, cached_openvino, load_exported, weights_key
-    from segnet.inference.export import export_onnx
-    from segnet.inference.predictor import Predictor
+    from segnet.checkpoints.exported import load_exported
+    from segnet.core.paths import cache_dir
+    from segnet.deploy.export import export_onnx
+    from segnet.deploy.ir_cache import weights_key
+    from segnet.deploy.loading import cached_openvino, load_predictor
 
     for path in paths:
         if path == "port":
@@ -99,25 +101,25 @@ def _predictors(ckpt: dict, label: str, paths: list[str], bf16: bool, calibratio
             if port is not None:
                 yield path, "float32", port
         elif path == "eager":
-            yield path, "float32", Predictor(ckpt, label, device="cpu", amp="off", backend="torch",
+            yield path, "float32", load_predictor(ckpt, label, device="cpu", amp="off", backend="torch",
                                              channels_last=False, fused=False)
         elif path == "torch":
-            yield path, "float32", Predictor(ckpt, label, device="cpu", amp="off", backend="torch")
+            yield path, "float32", load_predictor(ckpt, label, device="cpu", amp="off", backend="torch")
             if bf16:
-                yield path, "bfloat16", Predictor(ckpt, label, device="cpu", amp="bf16", backend="torch")
+                yield path, "bfloat16", load_predictor(ckpt, label, device="cpu", amp="bf16", backend="torch")
         elif path.startswith("openvino"):
             precision = "int8" if path.endswith("int8") else "float32"
             exported = cached_openvino(ckpt, label, precision, calibration_frames, verify=False)
             if exported is None:
                 print(f"  {path}: skipped (no training frames to calibrate on)")
                 continue
-            predictor = Predictor(exported, label, amp="off", backend="openvino")
+            predictor = load_predictor(exported, label, amp="off", backend="openvino")
             yield path, predictor.precision, predictor
         else:
             onnx_path = cache_dir() / "onnx" / f"{weights_key(ckpt)[:16]}.onnx"
             if not onnx_path.is_file():
                 export_onnx(ckpt, onnx_path, label)
-            yield path, "float32", Predictor(load_exported(onnx_path), label, backend="onnxruntime")
+            yield path, "float32", load_predictor(load_exported(onnx_path), label, backend="onnxruntime")
 
 
 class _PortPredictor:
@@ -167,23 +169,21 @@ def time_calls(fn, frames: int) -> tuple[float, float]:
 
 
 def _test_frames(root: Path, count: int) -> list[np.ndarray]:
-    from segnet.data.camvid import find_pairs, read_image
+    from segnet.data.camvid import find_pairs
+    from segnet.data.images import read_image
 
     pairs = find_pairs(root, "test")
     return [read_image(pairs[i][0]) for i in np.linspace(0, len(pairs) - 1, count).round().astype(int)]
 
 
-def run(args: argparse.Namespace) -> int:
+def _default_path(bf16_flag: str) -> tuple[tuple[str, str], bool]:
+    """(the (path, precision) segnet predict runs by default here, whether bf16 rows are timed);
+    prints the machine and that default."""
     from segnet.core.device import cpu_description, resolve_amp
-    from segnet.inference.backends import default_runtime
-    from segnet.inference.int8_check import int8_verdict, verdict_line
-    from segnet.inference.export import CALIBRATION_FRAMES
+    from segnet.deploy.loading import default_runtime
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     native_bf16 = resolve_amp("auto", cpu) is not None
-    bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and native_bf16)
     backend, precision = default_runtime(cpu, "auto")
     default = ("torch", "bfloat16" if native_bf16 else "float32") if backend == "torch" else (
         "openvino-int8" if precision == "int8" else "openvino", precision)
@@ -192,6 +192,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"segnet predict's default CPU path here: {default[0]} {default[1]}"
           + (" (for a model whose INT8 passes its accuracy check; float32 otherwise)" if default[1] == "int8" else ""))
     print(f"load average at start (1/5/15 min): {_load()}")
+    return default, bf16_flag == "yes" or (bf16_flag == "auto" and native_bf16)
+
+
+def run(args: argparse.Namespace) -> int:
+    from segnet.deploy.export import CALIBRATION_FRAMES
+    from segnet.deploy.int8_check import int8_verdict, verdict_line
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    default, bf16 = _default_path(args.bf16)
     h, w = args.size
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     test = _test_frames(args.data_root or default_data_root(), args.agree_frames) if args.agree_frames else []

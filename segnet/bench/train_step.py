@@ -40,8 +40,8 @@ def _sync(device: torch.device | str) -> None:
 
 def build_step(spec: dict):
     """(step function, description) for ``spec``: config, overrides, variant, batch, size, device."""
-    from segnet.config import load_config, to_plain
-    from segnet.core.device import resolve_amp, resolve_channels_last, autocast
+    from segnet.config.load import load_config, to_plain
+    from segnet.core.device import autocast, resolve_amp, resolve_channels_last
     from segnet.models import create_model
     from segnet.training.losses import make_criterion, training_loss
     from segnet.training.optim import make_optimizer

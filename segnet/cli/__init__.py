@@ -9,7 +9,6 @@ import sys
 
 # Each module defines add_parser(subparsers); its parser sets ``func(args) -> int``.
 _COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench"]
-INTERRUPTED = 130  # exit status of a run stopped by a signal (128 + SIGINT, as shells report it)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     # (OpenCV reads its level when imported, FFmpeg's at the first video: both still ahead here).
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    from segnet.core.choices import EXIT_INTERRUPTED, EXIT_USER_ERROR
     from segnet.errors import SegnetError
 
     args = build_parser().parse_args(argv)
@@ -37,16 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SegnetError as exc:
         print(f"segnet: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("segnet: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     except (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         if os.environ.get("SEGNET_DEBUG"):
             raise
         target = exc.filename or ""
         print(f"segnet: error: {exc.strerror or exc}: {target}".rstrip(": "), file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

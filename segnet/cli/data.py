@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.paths import default_data_root
+from segnet.core.paths import default_data_root
 
 
 def add_parser(subparsers) -> None:
@@ -16,6 +16,10 @@ def add_parser(subparsers) -> None:
     check = sub.add_parser("check", help="pairs per split, class frequencies and weights, every problem found")
     add_data_root(check, "dataset folder in the SegNet layout, with its classes.yaml unless it is CamVid "
                   "(default: $SEGNET_DATA_ROOT or data/CamVid)")
+    check.add_argument("--crop-size", type=int, default=None, metavar="N",
+                       help="warn when train frames at --scale are smaller than this crop (train.crop_size)")
+    check.add_argument("--scale", type=float, default=1.0, metavar="S",
+                       help="with --crop-size: the recipe's data.scale (default 1.0)")
     check.set_defaults(func=_check)
 
     from segnet.data.download import DEFAULT_URL
@@ -38,8 +42,13 @@ def _root(args: argparse.Namespace) -> Path:
 
 def _check(args: argparse.Namespace) -> int:
     from segnet.data.check import check_camvid, format_report
+    from segnet.errors import SegnetError
 
-    report = check_camvid(_root(args), progress=sys.stderr.isatty())
+    if not 0 < args.scale <= 1.0:
+        raise SegnetError(f"--scale {args.scale}: must be in (0, 1] (data.scale, a down-scale factor)")
+    if args.crop_size is not None and args.crop_size < 1:
+        raise SegnetError(f"--crop-size {args.crop_size}: must be >= 1")
+    report = check_camvid(_root(args), progress=sys.stderr.isatty(), scale=args.scale, crop_size=args.crop_size)
     print(format_report(report))
     if not report.ok:  # the report (stdout) lists every problem; stderr gets the one-line verdict
         more = f" (and {len(report.errors) - 1} more, listed above)" if len(report.errors) > 1 else ""

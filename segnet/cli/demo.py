@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from segnet.cli.predict import add_model_options, add_output_options, flags_named, load_model, output_options
-from segnet.inference.demo import DEMO_FPS, SEQUENCE
+from segnet.cli.options import add_model_options, add_output_options, flags_named, load_model, output_options
+from segnet.jobs.demo import DEMO_FPS, SEQUENCE
 
 
 def add_parser(subparsers) -> None:

@@ -6,7 +6,7 @@ import shlex
 import signal
 import sys
 
-from segnet.cli import INTERRUPTED
+from segnet.core.choices import EXIT_INTERRUPTED
 
 RESUME_HINT = "segnet train --resume {run_dir}"  # how the interrupted and time-budget lines say to continue
 
@@ -43,7 +43,7 @@ def run(args) -> int:
             signal.signal(sig, signal.SIG_IGN)
         if stop.is_main:
             print(stop.message(RESUME_HINT), file=sys.stderr)
-        return INTERRUPTED
+        return EXIT_INTERRUPTED
     if not run.is_main:
         return 0
     if run.stopped == "already finished":

@@ -1,1 +1,2 @@
-"""Pieces both pipelines share: checkpoints, devices and precision, metrics, the forward pass."""
+"""The ground floor, importing no other segnet folder: default locations, every enumerated choice,
+atomic writes, devices and precision, metrics."""

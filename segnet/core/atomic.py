@@ -48,6 +48,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     fsync_dir(path.parent)
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError as the few words a one-line message needs ("no space left on device"): the
+    errno's text without the path, which the caller's message names once."""
+    if exc.errno is None:
+        return str(exc) or type(exc).__name__
+    text = os.strerror(exc.errno)
+    return text[:1].lower() + text[1:]
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Make a rename in ``folder`` durable (the directory entry itself is data to flush)."""
     dir_fd = os.open(folder, os.O_RDONLY)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import torch
 
-from segnet.config_checks import AMP_CHOICES
+from segnet.core.choices import AMP
 from segnet.errors import SegnetError
-
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -59,7 +58,7 @@ def cpu_bf16_unit() -> str | None:
     """The CPU's native bf16 matrix unit ("AMX" or "AVX512-BF16"), or None.
 
     Without one, oneDNN emulates bf16 with float32 arithmetic plus conversions: measured 5x
-    slower training on an AVX2 EPYC (issue 9), so amp=auto must not pick bf16 there.
+    slower training on an AVX2 EPYC (docs/results/training.md), so amp=auto must not pick bf16 there.
     """
     flags = _cpu_flags()
     if flags.get("amx_bf16"):
@@ -112,8 +111,8 @@ def resolve_amp(amp: str | bool | None, device: torch.device) -> torch.dtype | N
         return None
     if amp is True:
         amp = "auto"
-    if amp not in AMP_CHOICES:
-        raise SegnetError(f"amp must be one of {', '.join(AMP_CHOICES)}, got '{amp}'")
+    if amp not in AMP:
+        raise SegnetError(f"amp must be one of {', '.join(AMP)}, got '{amp}'")
     if amp == "fp16":
         if device.type != "cuda":
             raise SegnetError("amp=fp16 needs a CUDA device; use bf16 on the CPU")

@@ -9,13 +9,12 @@ from __future__ import annotations
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from segnet.data.classes import NUM_CLASSES, VOID_ID
-
 
 class SegmentationMetrics:
     """Accumulates a confusion matrix over batches; ``compute`` gives IoU and accuracies."""
 
-    def __init__(self, num_classes: int = NUM_CLASSES, ignore_index: int = VOID_ID, device="cpu"):
+    def __init__(self, num_classes: int, ignore_index: int, device="cpu"):
+        """``ignore_index``: the void id, whose pixels are not scored."""
         self.num_classes = num_classes
         self.confmat = MulticlassConfusionMatrix(
             num_classes=num_classes, ignore_index=ignore_index, validate_args=False

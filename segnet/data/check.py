@@ -2,17 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from segnet.data.camvid import (COMPOSITE_SPLITS, SEGNET_SPLIT_SIZES, SPLITS, palette_colour_conflict, read_pair,
-                                scan_split)
+from segnet.core.choices import SPLITS
+from segnet.data.camvid import COMPOSITE_SPLITS, SEGNET_SPLIT_SIZES, read_pair, scan_split
 from segnet.data.class_weights import FrequencyCounter, weights_from_frequencies
 from segnet.data.classes import CAMVID, DatasetClasses, load_classes
+from segnet.data.images import palette_colour_conflict
 from segnet.errors import SegnetError
+
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = (5, 6, 7, 8)  # orientations that swap height and width
+
+
+def header_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) of an image as read_image returns it (EXIF rotation applied), from the
+    file's header alone; None when the header is unreadable (the full read reports why)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
+                width, height = height, width
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+    return height, width
+
+
+def smallest_frame(paths: Iterable[str | Path]) -> tuple[Path, tuple[int, int]] | None:
+    """The image with the shortest side among ``paths`` and its (height, width), headers only."""
+    sizes = ((Path(p), header_size(p)) for p in paths)
+    return min(((p, s) for p, s in sizes if s is not None), key=lambda ps: min(ps[1]), default=None)
+
+
+def crop_problem(key: str, crop_size: int, smallest: tuple[Path, tuple[int, int]] | None, scale: float,
+                 dataset: str | Path) -> str | None:
+    """Why ``crop_size`` cannot be cut from the ``smallest`` frame (smallest_frame's answer) at
+    ``scale``, or None when it fits. Scaled as segnet.inference.preprocess.scaled_size (rounded
+    down), the rule training resizes by."""
+    if smallest is None:
+        return None
+    path, (height, width) = smallest
+    scaled = tuple(max(1, int(side * scale)) for side in (height, width))
+    if crop_size <= min(scaled):
+        return None
+    return (f"config key '{key}' = {crop_size}: larger than the {scaled[0]}x{scaled[1]} frames of {dataset} at "
+            f"data.scale={scale} (smallest frame {height}x{width}: {path.name}); use a smaller {key} or a larger "
+            "data.scale")
 
 
 @dataclass
@@ -31,8 +72,10 @@ class CheckReport:
         return not self.errors
 
 
-def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
-    """Pair every split, decode and check every file, and compute train class statistics."""
+def check_camvid(root: str | Path, progress: bool = False, scale: float = 1.0,
+                 crop_size: int | None = None) -> CheckReport:
+    """Pair every split, decode and check every file, and compute train class statistics.
+    ``crop_size``: warn when train frames at ``scale`` (data.scale) are smaller than that crop."""
     report = CheckReport(root=Path(root))
     try:
         report.classes = load_classes(root)
@@ -41,7 +84,13 @@ def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
         return report
     counter = FrequencyCounter(report.classes.num_classes)
     conflicts: list[str] = []
+    train_images: list[Path] = []
     for split in SPLITS:
+        if split == "test" and _absent(Path(root), split):
+            report.pairs[split] = 0
+            report.warnings.append(f"no test split in {root} (no test/ or testannot/): training works without "
+                                   "one; segnet evaluate --split test needs it")
+            continue
         pairs, errors = scan_split(root, split)
         report.errors += [e for e in errors if e not in report.errors]
         report.pairs[split] = len(pairs)
@@ -58,9 +107,13 @@ def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
                 conflicts.append(conflict)
             if split == "train":
                 counter.add(label)
+                train_images.append(image_path)
     if conflicts:  # one warning, not one per frame
         more = f" ({len(conflicts) - 1} more label maps like it)" if len(conflicts) > 1 else ""
         report.warnings.append(conflicts[0] + more)
+    if crop_size is not None and (problem := crop_problem("train.crop_size", crop_size, smallest_frame(train_images),
+                                                          scale, root)):
+        report.warnings.append(problem)
     for name, parts in COMPOSITE_SPLITS.items():
         report.pairs[name] = sum(report.pairs[p] for p in parts)
     if counter.count:
@@ -68,6 +121,11 @@ def check_camvid(root: str | Path, progress: bool = False) -> CheckReport:
         report.weights = weights_from_frequencies(report.frequencies)
         report.weight_maps = counter.count
     return report
+
+
+def _absent(root: Path, split: str) -> bool:
+    """Neither folder of ``split`` exists in a dataset folder that does."""
+    return root.is_dir() and not (root / split).exists() and not (root / f"{split}annot").exists()
 
 
 def format_report(report: CheckReport) -> str:

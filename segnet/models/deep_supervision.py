@@ -32,6 +32,12 @@ import torch.nn.functional as F
 from segnet.errors import SegnetError
 
 
+def final_logits(output) -> torch.Tensor:
+    """The final logits of a network's output: deep-supervision networks return
+    ``(final, [aux, ...])`` in training mode, the logits alone otherwise."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
 def with_aux(logits: torch.Tensor, heads: nn.ModuleList, features: Sequence[torch.Tensor]):
     """The training-mode output contract: ``(final_logits, [aux_logits, ...])``."""
     return logits, [head(f) for head, f in zip(heads, features)]

@@ -25,6 +25,7 @@ import torch.nn as nn
 from segnet.models.blocks import DenseBlock, TransitionDown, TransitionUp
 from segnet.models.deep_supervision import with_aux
 from segnet.models.init import he_init
+from segnet.models.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ class FCDenseNet(nn.Module):
         if init == "official":
             he_init(self, "uniform")
 
+    def input_rule(self) -> tuple[int, int]:
+        """(multiple, minimum side): TransitionUp crops to its skip's size, so any side of at least
+        one pixel per pooling level works."""
+        return 1, 2 ** len(self.transitions_down)
+
     def forward(self, x: torch.Tensor):
         aux = self.aux_heads is not None and self.training
         x = self.first_conv(x)
@@ -127,4 +133,5 @@ def _named(name: str):
     return build
 
 
-fc_densenet56, fc_densenet67, fc_densenet103 = (_named(n) for n in CONFIGS)
+register_model(FCDenseNet, "fc_densenet")
+fc_densenet56, fc_densenet67, fc_densenet103 = (register_model(_named(n)) for n in CONFIGS)

@@ -35,6 +35,7 @@ from segnet.models.blocks import DenseLayer, TransitionDown, TransitionUp
 from segnet.models.deep_supervision import with_aux
 from segnet.models.init import he_init
 from segnet.models.log_dense import log_inputs
+from segnet.models.registry import register_model
 
 
 class FCLogDenseNet(nn.Module):
@@ -95,6 +96,10 @@ class FCLogDenseNet(nn.Module):
     def _head_inputs(self, e: int) -> list[int]:
         return [e] + self.inputs[e]
 
+    def input_rule(self) -> tuple[int, int]:
+        """(multiple, minimum side): every level's transitions resize to the size they meet."""
+        return 1, 2 ** max(self.level)
+
     def forward(self, x: torch.Tensor):
         aux = self.aux_heads is not None and self.training
         sizes = [x.shape[-2:]]
@@ -122,6 +127,10 @@ class FCLogDenseNet(nn.Module):
         return with_aux(logits, self.aux_heads, [head_input(e) for e in self.block_ends[:-1]])
 
 
+register_model(FCLogDenseNet, "fc_log_densenet")
+
+
+@register_model
 def fc_log_densenet103(
     num_classes: int = 11,
     dropout: float = 0.0,

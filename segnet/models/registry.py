@@ -21,8 +21,22 @@ SMP_PATTERN = "smp/<arch>/<encoder>"
 
 
 def register_model(fn: Callable[..., nn.Module], name: str | None = None) -> Callable[..., nn.Module]:
-    _MODELS[name or fn.__name__] = fn
+    """Add a builder ``fn(num_classes, **options)`` under ``name`` (default: its own name); used as
+    a decorator where the builder is defined. A second builder under one name is an error."""
+    name = name or fn.__name__
+    if name in _MODELS and _MODELS[name] is not fn:
+        raise ValueError(f"a model named {name!r} is registered already ({_MODELS[name].__module__})")
+    _MODELS[name] = fn
     return fn
+
+
+def input_rule(model: nn.Module) -> tuple[int, int]:
+    """(multiple, minimum side) the network's input height and width need. Our networks state it
+    (``input_rule()``); an smp model needs a multiple of its encoder's output stride."""
+    if hasattr(model, "input_rule"):
+        return model.input_rule()
+    stride = int(getattr(getattr(model, "encoder", None), "output_stride", 32) or 32)
+    return stride, stride
 
 
 def list_models() -> list[str]:
@@ -97,6 +111,12 @@ def _create_smp(name: str, num_classes: int, options: dict) -> nn.Module:
     except (TypeError, ValueError, KeyError) as exc:
         message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else repr(exc)
         raise SegnetError(f"model '{name}': {message.splitlines()[0]}") from exc
+
+
+def check_model_name(name: str) -> None:
+    """A config's ``model.name`` must name a registered network or an smp model."""
+    if not name.startswith("smp/") and name not in _MODELS:
+        raise SegnetError(f"config key 'model.name' = {name!r}: unknown model (known: {', '.join(list_models())})")
 
 
 def create_model(name: str, num_classes: int = 11, **options) -> nn.Module:

@@ -21,15 +21,15 @@ import torch.nn.functional as F
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from segnet.core.choices import STAGES
 from segnet.data import CamVid, eval_transform, make_loader, read_image, read_pair, train_transform
+from segnet.data.check import crop_problem, smallest_frame
 from segnet.data.classes import load_classes
+from segnet.data.loader import worker_errors_in_one_line
+from segnet.errors import SegnetError
+from segnet.inference.preprocess import normalize, scaled_size
 from segnet.training.distributed import DistInfo
 from segnet.training.seeding import epoch_seed
-
-
-def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
-    """The frame size at ``scale`` as albumentations' RandomScale makes it."""
-    return (int(height * scale), int(width * scale)) if scale != 1.0 else (height, width)
 
 
 def _limited(dataset, limit: int | None):
@@ -44,6 +44,19 @@ def _pairs(dataset) -> list:
     return list(dataset.pairs)
 
 
+def _check_crops(cfg, root: Path, pairs: list) -> None:
+    """Every enabled stage's crop fits the smallest training frame at data.scale, checked from the
+    image headers before the first batch (a loader worker would stop mid-epoch, with less said)."""
+    stages = [s for s in STAGES if cfg[s].enabled and cfg[s].epochs > 0 and cfg[s].crop_size is not None]
+    if not stages:
+        return
+    smallest = smallest_frame(image for image, _ in pairs)
+    for stage in stages:
+        problem = crop_problem(f"{stage}.crop_size", cfg[stage].crop_size, smallest, cfg.data.scale, root)
+        if problem:
+            raise SegnetError(problem)
+
+
 class TrainData:
     """Batches (float images [N,3,h,w] normalised, long masks [N,h,w]) for one epoch at a time."""
 
@@ -55,8 +68,9 @@ class TrainData:
         self.void_id = classes.void_id
         self.sky_id = classes.names.index("Sky") if "Sky" in classes.names else None
         self.pairs = _pairs(self.dataset)
+        _check_crops(cfg, root, self.pairs)
         h, w = read_image(self.pairs[0][0]).shape[:2]
-        self.frame_size = scaled_size(h, w, d.scale)
+        self.frame_size = scaled_size((h, w), d.scale)
         self.preloaded = _Preloaded(self.pairs, device, d.scale) if d.preload_to_device else None
 
     def __len__(self) -> int:
@@ -101,7 +115,7 @@ class TrainData:
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
-        return iter(loader)
+        return worker_errors_in_one_line(loader)
 
 
 class ValData:
@@ -121,16 +135,10 @@ class ValData:
             return self.preloaded.in_order(d.val_batch_size, d.mean, d.std)
         loader = make_loader(self.dataset, batch_size=d.val_batch_size, shuffle=False, num_workers=d.num_workers,
                              seed=0, pin_memory=self.device.type == "cuda", persistent_workers=False)
-        return iter(loader)
+        return worker_errors_in_one_line(loader)
 
     def __len__(self) -> int:
         return math.ceil(len(self.dataset) / self.cfg.data.val_batch_size)
-
-
-def _normalize(images_u8: torch.Tensor, mean, std) -> torch.Tensor:
-    mean = torch.tensor(list(mean), device=images_u8.device).view(1, 3, 1, 1)
-    std = torch.tensor(list(std), device=images_u8.device).view(1, 3, 1, 1)
-    return (images_u8.float() / 255.0 - mean) / std
 
 
 class _Preloaded:
@@ -145,7 +153,7 @@ class _Preloaded:
         self.images = torch.stack(images).to(device)
         self.labels = torch.stack(labels).to(device)
         if scale != 1.0:
-            h, w = scaled_size(*self.labels.shape[-2:], scale)
+            h, w = scaled_size(self.labels.shape[-2:], scale)
             # area averaging for images (what albumentations does when it down-scales), nearest for ids
             self.images = F.interpolate(self.images.float(), size=(h, w), mode="area").round_().clamp_(0, 255).to(torch.uint8)
             self.labels = F.interpolate(self.labels[:, None].float(), size=(h, w), mode="nearest")[:, 0].to(torch.uint8)
@@ -173,9 +181,9 @@ class _Preloaded:
                     im, lb = im.flip(-1), lb.flip(-1)
                 images.append(im)
                 masks.append(lb)
-            yield _normalize(torch.stack(images), mean, std), torch.stack(masks).long()
+            yield normalize(torch.stack(images), mean, std), torch.stack(masks).long()
 
     def in_order(self, batch_size, mean, std) -> Iterator:
         for start in range(0, self.images.shape[0], batch_size):
-            yield (_normalize(self.images[start : start + batch_size], mean, std),
+            yield (normalize(self.images[start : start + batch_size], mean, std),
                    self.labels[start : start + batch_size].long())

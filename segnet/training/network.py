@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 import torch
 
-from segnet.config import to_plain
+from segnet import models  # models.create_model looked up per call: test harnesses wrap it
+from segnet.checkpoints.checkpoint import load_checkpoint, load_weights
+from segnet.checkpoints.model_card import ModelCard
+from segnet.config.load import to_plain
 from segnet.core.device import resolve_channels_last
+from segnet.core.paths import bundled_model_path
 from segnet.errors import SegnetError
 from segnet.training import distributed
 
@@ -31,15 +35,14 @@ def build_network(cfg, num_classes: int, device: torch.device, dist: distributed
     """The config's model for ``num_classes`` classes on ``device``; ``weights``: a state_dict to
     resume from, else ``cfg.load_from``'s. Under DDP each rank then reseeds, so dropout masks
     differ between ranks."""
-    from segnet.models import create_model
-
     options = to_plain(cfg.model.options)
-    raw = create_model(cfg.model.name, num_classes, **options).to(device)
+    raw = models.create_model(cfg.model.name, num_classes, **options).to(device)
     channels_last = resolve_channels_last(cfg.channels_last, device)
     if channels_last:
         raw = raw.to(memory_format=torch.channels_last)
     if weights is not None:
-        raw.load_state_dict(weights)
+        load_weights(raw, weights, f"the run's checkpoint holds weights of another network than {cfg.model.name} "
+                                   f"with {num_classes} classes and these options")
     elif cfg.load_from:
         _load_from(raw, cfg.load_from, cfg.model.name, num_classes)
     model = raw
@@ -55,24 +58,16 @@ def build_network(cfg, num_classes: int, device: torch.device, dist: distributed
 
 
 def _load_from(model: torch.nn.Module, source: str, name: str, num_classes: int) -> None:
-    """``source``'s weights into ``model`` (float16 bundles cast up); a checkpoint of another
-    model or class count is refused in one line naming the file."""
-    from segnet.core.checkpoint import load_checkpoint
-    from segnet.inference.bundled import BUNDLED_PATH
-
-    path = BUNDLED_PATH if source == "bundled" else source
+    """``source``'s weights into ``model``; a checkpoint of another model or class count is
+    refused in one line naming the file."""
+    path = bundled_model_path() if source == "bundled" else source
     try:
         ckpt = load_checkpoint(path)
     except SegnetError as exc:
         raise SegnetError(f"load_from: {exc}") from None
-    theirs = (ckpt["model_name"], int(ckpt.get("num_classes", 11)))
+    card = ModelCard.from_checkpoint(ckpt, str(path))
+    theirs = (card.model_name, card.classes.num_classes)
     if theirs != (name, num_classes):
         raise SegnetError(f"load_from {path}: it holds {theirs[0]} with {theirs[1]} classes, this run trains "
                           f"{name} with {num_classes}")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        lines = str(exc).strip().splitlines()
-        raise SegnetError(f"load_from {path}: its weights do not fit this run's {name} options "
-                          f"({(lines[1] if len(lines) > 1 else lines[0]).strip()[:200]})") from None
+    load_weights(model, ckpt["model"], f"load_from {path}: its weights do not fit this run's {name} options")

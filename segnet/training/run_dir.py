@@ -11,16 +11,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from collections.abc import Sequence
-
+from segnet.core.atomic import atomic_write, os_reason
+from segnet.core.choices import STAGES
+from segnet.core.paths import RUNS_DIR
 from segnet.data.classes import CLASS_NAMES
+from segnet.errors import SegnetError
 
 BASE_COLUMNS = [
     "stage", "epoch", "step", "lr", "train_loss", "val_miou", "val_pixel_accuracy",
@@ -33,10 +37,11 @@ def columns(class_names: Sequence[str]) -> list[str]:
     return BASE_COLUMNS + [f"iou_{name}" for name in class_names]
 
 
-STAGE_ORDER = {"train": 0, "finetune": 1}
+def _stage_index(stage: str) -> int:
+    return STAGES.index(stage) if stage in STAGES else 0
 
 
-def default_run_dir(name: str, root: str | Path = "runs") -> Path:
+def default_run_dir(name: str, root: str | Path = RUNS_DIR) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(root) / f"{name}-{stamp}"
     n = 1
@@ -46,9 +51,29 @@ def default_run_dir(name: str, root: str | Path = "runs") -> Path:
     return path
 
 
+def make_run_dir(run_dir: Path) -> None:
+    """Create ``run_dir`` (and its parents); a read-only or full disk is one SegnetError."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SegnetError(f"cannot create run folder {run_dir}: {os_reason(exc)}") from None
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """An OSError while writing ``path`` (full or read-only disk) as one SegnetError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise SegnetError(f"cannot write {path}: {os_reason(exc)}") from None
+
+
 def save_config(cfg, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    """config.yaml, atomically: a resume rewrites it, and a failed rewrite must keep the old one."""
+    make_run_dir(run_dir)
+    path = run_dir / "config.yaml"
+    with _writing(path), atomic_write(path, "w") as f:
+        f.write(OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def epoch_row(stage: str, epoch: int, step: int, lr: float, loss: float, result: dict | None,
@@ -97,17 +122,15 @@ class RunLog:
 
     def truncate(self, stage: str, epoch: int) -> None:
         """Drop rows a resumed run will write again (after the checkpoint's stage/epoch)."""
-        limit = (STAGE_ORDER.get(stage, 0), epoch)
-        self.rows = [r for r in self.rows if (STAGE_ORDER.get(r["stage"], 0), int(r["epoch"])) <= limit]
+        limit = (_stage_index(stage), epoch)
+        self.rows = [r for r in self.rows if (_stage_index(r["stage"]), int(r["epoch"])) <= limit]
         self._rewrite()
 
     def _rewrite(self) -> None:
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
+        with _writing(self.csv_path), atomic_write(self.csv_path, "w") as f:
             w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             w.writeheader()
             w.writerows(self.rows)
-        tmp.replace(self.csv_path)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer is not None and value is not None and not math.isnan(value):
@@ -117,7 +140,7 @@ class RunLog:
         """Append one epoch: csv row (missing values empty), TensorBoard, curves.png."""
         row = {k: _fmt(row.get(k)) for k in self.columns}
         new_file = not self.csv_path.is_file()
-        with self.csv_path.open("a", newline="") as f:
+        with _writing(self.csv_path), self.csv_path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self.columns)
             if new_file:
                 w.writeheader()
@@ -161,10 +184,11 @@ class RunLog:
             for s in starts:
                 ax.axvline(s, color="gray", linestyle="--", linewidth=0.8)
         fig.tight_layout()
-        tmp = self.run_dir / ".curves.tmp.png"
-        fig.savefig(tmp, dpi=90)
+        # A figure is not worth stopping a run for: on a full disk the old curves.png stays, and
+        # the checkpoint write that follows stops the run with the message that matters.
+        with contextlib.suppress(OSError), atomic_write(self.run_dir / "curves.png") as f:
+            fig.savefig(f, dpi=90, format="png")
         plt.close(fig)
-        tmp.replace(self.run_dir / "curves.png")
 
     def close(self) -> None:
         self.plot()

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import torch
 
-from segnet.config import STAGES, to_plain
-from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.checkpoints.checkpoint import load_checkpoint, load_weights, model_fields, save_checkpoint
+from segnet.config.load import to_plain
+from segnet.core.choices import STAGES
+from segnet.errors import SegnetError
 from segnet.training.early_stopping import EarlyStopping
 from segnet.training.seeding import rng_state
 
@@ -113,13 +115,30 @@ def restore_stage(resume: dict, optimizer, scheduler, scaler, early: EarlyStoppi
 
 class RunCheckpoints:
     """The checkpoint files of a run directory: ``last.pt`` (resumable state), ``best.pt`` (best
-    validation mIoU so far) and ``best_<stage>.pt``; every write atomic (segnet.core.checkpoint)."""
+    validation mIoU so far) and ``best_<stage>.pt``; every write atomic (segnet.checkpoints.checkpoint)."""
 
     def __init__(self, run_dir: Path, shard_mb: float | None = None):
         self.run_dir, self.shard_mb = Path(run_dir), shard_mb
 
     def write(self, name: str, payload: dict) -> None:
-        save_checkpoint(self.run_dir / name, payload, shard_mb=self.shard_mb)
+        try:
+            save_checkpoint(self.run_dir / name, payload, shard_mb=self.shard_mb)
+        except SegnetError as exc:  # a full or read-only disk: say what the run still has
+            raise SegnetError(f"{exc} ({self._kept(name)})") from None
+
+    def _kept(self, name: str) -> str:
+        """What a failed write of ``name`` left in place: the previous file, and last.pt's epoch."""
+        notes = [f"previous {name} kept"] if name != "last.pt" and (self.run_dir / name).is_file() else []
+        last = self.run_dir / "last.pt"
+        if not last.is_file():
+            return "; ".join(notes + ["no last.pt written yet"])
+        try:
+            ckpt = load_checkpoint(last)
+            stage = "" if ckpt.get("stage", STAGES[0]) == STAGES[0] else f"{ckpt['stage']} "
+            where = f", {stage}epoch {int(ckpt['epoch'])}"
+        except (SegnetError, KeyError, TypeError, ValueError):
+            where = ""
+        return "; ".join(notes + [f"{'previous ' if name == 'last.pt' else ''}last.pt kept{where}"])
 
     def keep_best_of_stage(self, stage: str) -> None:
         """best.pt as best_<stage>.pt, written before the last.pt that says the stage is done: a
@@ -127,10 +146,13 @@ class RunCheckpoints:
         if (self.run_dir / "best.pt").is_file():
             self.write(f"best_{stage}.pt", load_checkpoint(self.run_dir / "best.pt"))
 
-    def best_weights(self, device: torch.device) -> dict | None:
-        """best.pt's model state_dict, None before the first validation wrote one."""
+    def restore_best(self, model: torch.nn.Module, device: torch.device) -> None:
+        """best.pt's weights into ``model`` (nothing before the first validation wrote one); a
+        best.pt of another network is one SegnetError, not PyTorch's list of every key."""
         best = self.run_dir / "best.pt"
-        return load_checkpoint(best, map_location=device)["model"] if best.is_file() else None
+        if best.is_file():
+            load_weights(model, load_checkpoint(best, map_location=device)["model"],
+                         f"{best} holds another network than this run's last.pt")
 
     def last_kept(self) -> str:
         """What a failed run keeps, for its error message."""

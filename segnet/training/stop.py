@@ -22,11 +22,11 @@ import threading
 import time
 from pathlib import Path
 
+from segnet.core.choices import EXIT_INTERRUPTED
 from segnet.errors import SegnetError
 from segnet.training.distributed import any_rank, current_rank
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-EXIT_CODE = 130
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -90,7 +90,7 @@ class StopSignals:
         if self.requested is not None:  # second signal: leave now; last.pt is old or new, never torn
             resumable = (self.run_dir / "last.pt").is_file()
             os.write(2, (interrupted_message(self.run_dir, resumable, self.resume_hint) + "\n").encode())
-            os._exit(EXIT_CODE)
+            os._exit(EXIT_INTERRUPTED)
         self.requested = signum
 
     def request(self) -> None:

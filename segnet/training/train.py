@@ -1,6 +1,6 @@
 """``segnet train``: a run from a config, or the continuation of a stopped run.
 
-    from segnet.config import load_config
+    from segnet.config.load import load_config
     from segnet.training.train import train, resume
     summary = train(load_config("configs/quick_cpu.yaml", ["train.epochs=2"]))
     summary = resume("runs/quick_cpu-20250101-120000")
@@ -18,12 +18,15 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from segnet.config import STAGES, config_from_dict, to_plain
+from segnet.checkpoints.checkpoint import load_checkpoint
+from segnet.config.load import apply_overrides, config_from_dict, to_plain
 from segnet.core.atomic import remove_stale_temporaries
-from segnet.core.checkpoint import load_checkpoint
+from segnet.core.choices import STAGES
 from segnet.errors import SegnetError
+from segnet.models.registry import check_model_name
 from segnet.training import distributed
-from segnet.training.run_dir import default_run_dir, save_config
+from segnet.training.run_dir import default_run_dir, make_run_dir, save_config
+from segnet.training.run_lock import RunLock
 from segnet.training.stop import StopSignals
 from segnet.training.trainer import Trainer
 
@@ -50,8 +53,10 @@ def train(cfg, command: str = "", resume_hint: str | None = None) -> dict:
     """Train from scratch as ``cfg`` says; returns the summary of Trainer.fit(). ``resume_hint``:
     how to continue, for the line a second signal prints (segnet.training.stop)."""
     started = time.monotonic()
+    check_model_name(cfg.model.name)
     info, device = distributed.init_distributed(cfg.device)
     created = None  # the first folder of the run directory's path this call creates
+    lock = None
     # installed before the run directory exists: a SIGTERM in set-up removes it like any failure
     stop = StopSignals(resume_hint=resume_hint)
     try:
@@ -59,11 +64,15 @@ def train(cfg, command: str = "", resume_hint: str | None = None) -> dict:
             run_dir = _shared_run_dir(cfg, info).absolute()
             stop.run_dir = run_dir
             if info.is_main:
+                missing = _first_missing(run_dir)
+                make_run_dir(run_dir)
+                # locked before the last.pt check: of two starts at one moment, one trains
+                lock = RunLock(run_dir).acquire()
+                created = missing  # only the lock holder may remove what it created
                 if (run_dir / "last.pt").exists():
                     raise SegnetError(f"{run_dir} already holds a run (last.pt): resume it, or choose another run_dir")
                 cfg.run_dir = str(run_dir)
                 _absolute_paths(cfg)
-                created = _first_missing(run_dir)
                 save_config(cfg, run_dir)
             distributed.barrier()
             trainer = Trainer(cfg, run_dir, info, device, command=command, started=started, stop=stop)
@@ -74,6 +83,8 @@ def train(cfg, command: str = "", resume_hint: str | None = None) -> dict:
             shutil.rmtree(created, ignore_errors=True)
         raise
     finally:
+        if lock is not None:
+            lock.release()
         distributed.close_distributed()
 
 
@@ -98,18 +109,10 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str
     ckpt = load_checkpoint(run_dir / "last.pt")
     if "config" not in ckpt or "stage" not in ckpt:
         raise SegnetError(f"{run_dir / 'last.pt'} is not a training checkpoint (no config/stage state)")
+    _check_same_network(run_dir, ckpt)
     cfg = config_from_dict(ckpt["config"])
     if overrides:
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-
-        from segnet.config import _raise, validate_config
-
-        try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-        except OmegaConfBaseException as exc:
-            _raise(exc, "override")
-        validate_config(cfg)
+        cfg = apply_overrides(cfg, overrides)
     cfg.run_dir = str(run_dir)
     _absolute_paths(cfg)
     _reopen_stage_with_more_epochs(cfg, ckpt)
@@ -117,15 +120,36 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, command: str
         return {"run_dir": str(run_dir), "stopped": "already finished", "best_miou": ckpt["meta"].get("best_miou"),
                 "best": str(run_dir / "best.pt"), "step": ckpt["step"]}
     info, device = distributed.init_distributed(cfg.device)
+    lock = None
     try:
         if info.is_main:
+            lock = RunLock(run_dir).acquire()
             save_config(cfg, run_dir)
             remove_stale_temporaries(run_dir)  # checkpoint writes a kill cut short
         with StopSignals(run_dir, resume_hint) as stop:
             trainer = Trainer(cfg, run_dir, info, device, resume=ckpt, command=command, started=started, stop=stop)
             return trainer.fit()
     finally:
+        if lock is not None:
+            lock.release()
         distributed.close_distributed()
+
+
+def _check_same_network(run_dir: Path, ckpt: dict) -> None:
+    """last.pt and best.pt of one run hold one network: a last.pt copied in from another run
+    would train its own config here and fail when the stage restores this run's best.pt."""
+    best = run_dir / "best.pt"
+    if not best.is_file():
+        return
+    theirs = load_checkpoint(best)
+    ours, best_shapes = ({k: tuple(v.shape) for k, v in c["model"].items()} for c in (ckpt, theirs))
+    if ours == best_shapes:
+        return
+    key = next((k for k in ours if ours[k] != best_shapes.get(k)), None) or next(k for k in best_shapes if k not in ours)
+    shown = ["x".join(map(str, s[key])) if key in s else "absent" for s in (ours, best_shapes)]
+    raise SegnetError(f"{run_dir / 'last.pt'} holds another network ({ckpt['model_name']}) than the run's {best} "
+                      f"({theirs['model_name']}; {key}: {shown[0]} vs {shown[1]}): put back the run's own last.pt, "
+                      "or resume the run it came from")
 
 
 def _reopen_stage_with_more_epochs(cfg, ckpt: dict) -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from segnet.config import STAGES
+from segnet.core.choices import STAGES
 from segnet.core.device import autocast, resolve_amp
+from segnet.core.paths import cache_dir, default_data_root
 from segnet.data.classes import load_classes
 from segnet.errors import SegnetError
-from segnet.paths import default_data_root
 from segnet.training import distributed
 from segnet.training.batches import TrainData, ValData
 from segnet.training.early_stopping import EarlyStopping
@@ -62,7 +62,7 @@ class Trainer:
         self.classes = load_classes(root)  # the root's classes.yaml, else CamVid's
         self.train_data = TrainData(cfg, root, device, dist)
         self.val_data = ValData(cfg, root, device, dist)
-        cache = Path.home() / ".cache" / "segnet" / "class_weights"
+        cache = cache_dir() / "class_weights"
         weights = class_weights_for(cfg.loss.class_weights, self.train_data.label_paths(),
                                     self.classes.num_classes, cache)
         self.criterion = make_criterion(None if weights is None else weights.to(device), cfg.loss.label_smoothing,
@@ -273,8 +273,7 @@ class Trainer:
     # ------------------------------------------------------------------ bookkeeping
     def _restore_best(self) -> None:
         distributed.barrier()
-        if (weights := self.files.best_weights(self.device)) is not None:
-            self.raw_model.load_state_dict(weights)
+        self.files.restore_best(self.raw_model, self.device)
 
     def _log_epoch(self, epochs, lr, loss, result, ips, seconds) -> None:
         if not self.main:

@@ -10,8 +10,8 @@ import torch
 from tqdm import tqdm
 
 from segnet.core.device import resolve_channels_last
-from segnet.core.forward import forward_logits, use_batch_statistics
 from segnet.core.metrics import SegmentationMetrics
+from segnet.inference.forward import forward_logits, use_batch_statistics
 from segnet.training.distributed import broadcast_buffers
 
 
@@ -48,7 +48,7 @@ def _nothing() -> None:
 @contextlib.contextmanager
 def validation_bn(model: torch.nn.Module, mode: str) -> Iterator[None]:
     """Validate as the test will be scored: ``running`` (eval mode) or ``batch`` (BatchNorm
-    normalises with each batch's statistics, segnet.core.forward.use_batch_statistics).
+    normalises with each batch's statistics, segnet.inference.forward.use_batch_statistics).
 
     With ``batch`` every BatchNorm buffer and momentum is put back afterwards, so validation
     leaves the running statistics (and a deterministic resume) exactly as they were.

@@ -107,7 +107,7 @@ def first(root: Path, folder: str) -> Path:
 
 def checkpoint_payload(model_name="fc_densenet", options=None, num_classes=11, state_classes=None) -> dict:
     """A DESIGN.md checkpoint dict; ``state_classes`` builds the weights for another class count."""
-    from segnet.core.checkpoint import model_fields
+    from segnet.checkpoints.checkpoint import model_fields
     from segnet.models import create_model
 
     options = dict(TINY if options is None else options)
@@ -118,7 +118,7 @@ def checkpoint_payload(model_name="fc_densenet", options=None, num_classes=11, s
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:
-    from segnet.core.checkpoint import save_checkpoint
+    from segnet.checkpoints.checkpoint import save_checkpoint
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, checkpoint_payload())

@@ -17,15 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import (
-    assert_clean_failure,
-    checkpoint_payload,
-    first,
-    run_segnet,
-    tiny_recipe,
-    tree,
-    write_rgb,
-)
+from .conftest import assert_clean_failure, checkpoint_payload, first, run_segnet, tiny_recipe, tree, write_rgb
 
 CASES = {}
 
@@ -51,7 +43,7 @@ class Ctx:
         return write_rgb(self.tmp / "in" / name, cv2.cvtColor(cv2.imread(str(first(self.root, "test"))), cv2.COLOR_BGR2RGB))
 
     def checkpoint(self, name: str, **kwargs) -> Path:
-        from segnet.core.checkpoint import save_checkpoint
+        from segnet.checkpoints.checkpoint import save_checkpoint
 
         save_checkpoint(self.tmp / name, checkpoint_payload(**kwargs))
         return self.tmp / name
@@ -198,7 +190,7 @@ def train_run_dir_under_a_file(ctx):
 
 @case
 def train_resume_truncated_checkpoint(ctx):
-    from segnet.core.checkpoint import save_checkpoint
+    from segnet.checkpoints.checkpoint import save_checkpoint
 
     run = ctx.tmp / "run"
     run.mkdir()
@@ -353,7 +345,7 @@ def predict_rescale_frame_without_frame_size(ctx):
 
 @case
 def predict_malformed_frame_size(ctx):
-    from segnet.core.checkpoint import save_checkpoint
+    from segnet.checkpoints.checkpoint import save_checkpoint
 
     save_checkpoint(ctx.tmp / "flat.pt", {**checkpoint_payload(), "frame_size": [0, 48]})
     return ctx.predict(ctx.image(), ckpt=ctx.tmp / "flat.pt"), ["flat.pt", "frame_size", "[0, 48]"]
@@ -435,7 +427,7 @@ def test_checkpoint_that_carries_code_is_refused(command, camvid_copy, tiny_ckpt
 
 # ----------------------------------------------------------------------------- NaN loss
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(camvid_copy, tmp_path):
-    from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint
+    from segnet.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
 
     run = tmp_path / "runs" / "run"
     recipe = tiny_recipe(tmp_path / "recipe.yaml", camvid_copy, run, epochs=3)

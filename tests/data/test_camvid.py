@@ -143,16 +143,20 @@ def test_gray_alpha_png_becomes_rgb(tmp_path):
 def test_two_channel_image_rejected(tmp_path, monkeypatch):
     # No common format decodes to 2 channels through OpenCV: fake the decoder.
     path = write_rgb(tmp_path / "two.png", np.zeros((8, 8, 3), np.uint8))
-    monkeypatch.setattr("segnet.data.camvid.cv2.imread", lambda *a: np.zeros((8, 8, 2), np.uint8))
+    monkeypatch.setattr("segnet.data.images.cv2.imread", lambda *a: np.zeros((8, 8, 2), np.uint8))
     with pytest.raises(SegnetError, match="two.png.*2 channels"):
         read_image(path)
 
 
-def test_16_bit_image_rejected(tmp_path):
+def test_16_bit_image_is_scaled_to_8_bit(tmp_path):
+    # as image viewers show it: 65535 is white (tests/inference/test_odd_inputs.py drives predict with it)
     path = tmp_path / "deep.png"
-    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint16))
-    with pytest.raises(SegnetError, match="deep.png.*8-bit"):
-        read_image(path)
+    deep = np.zeros((8, 8, 3), np.uint16)
+    deep[:4] = 65535
+    cv2.imwrite(str(path), deep)
+    image = read_image(path)
+    assert image.dtype == np.uint8 and image.shape == (8, 8, 3)
+    assert (image[:4] == 255).all() and (image[4:] == 0).all()
 
 
 def test_palette_label_converted(tmp_path):

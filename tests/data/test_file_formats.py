@@ -8,14 +8,14 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
+from segnet.checkpoints.checkpoint import model_fields, save_checkpoint
 from segnet.cli import main
-from segnet.core.checkpoint import model_fields, save_checkpoint
 from segnet.data import CamVid, make_loader, read_image, read_label, read_pair, train_transform
 from segnet.data.check import check_camvid
-from segnet.data.classes import PALETTE
 from segnet.data.class_weights import median_frequency_weights
+from segnet.data.classes import PALETTE
 from segnet.errors import SegnetError
-from segnet.inference.evaluate import evaluate
+from segnet.jobs.evaluate import evaluate
 from segnet.models import create_model
 
 from .conftest import build_camvid

@@ -16,7 +16,7 @@ TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channe
 @pytest.fixture(scope="session")
 def tiny_model_ckpt(tmp_path_factory) -> Path:
     """A DESIGN.md checkpoint of a tiny FC-DenseNet (random weights)."""
-    from segnet.core.checkpoint import model_fields, save_checkpoint
+    from segnet.checkpoints.checkpoint import model_fields, save_checkpoint
     from segnet.models import create_model
 
     torch.manual_seed(0)

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.checkpoints.exported import load_exported
+from segnet.checkpoints.sources import resolve_checkpoint
 from segnet.cli import main
-from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
-from segnet.data.camvid import read_image
-from segnet.inference.backends import load_exported
-from segnet.inference.bundled import resolve_checkpoint
-from segnet.inference.predictor import Predictor
+from segnet.data.images import read_image
+from segnet.deploy.loading import load_predictor
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, camvid_root, tiny_model) -> Path:
@@ -39,7 +40,7 @@ def frame(camvid_root) -> np.ndarray:
 
 def _labels(path: Path, image: np.ndarray, backend: str = "auto") -> tuple[np.ndarray, torch.Tensor]:
     ckpt, source = resolve_checkpoint(path)
-    predictor = Predictor(ckpt, source, device="cpu", amp="off", backend=backend)
+    predictor = load_predictor(ckpt, source, device="cpu", amp="off", backend=backend)
     return predictor.predict([image])[0], predictor.logits(predictor.to_tensor([image]))
 
 
@@ -60,7 +61,7 @@ def test_int8_export_runs_and_says_it_is_int8(models, frame):
     # verdict per model (test_int8_default.py, docs/results/inference.md).
     assert (labels == expected).mean() > 0.8
     ckpt, source = resolve_checkpoint(models / "int8.xml")
-    assert ckpt["precision"] == "int8" and Predictor(ckpt, source).precision == "int8"
+    assert ckpt["precision"] == "int8" and load_predictor(ckpt, source).precision == "int8"
 
 
 def test_exports_carry_the_checkpoint_metadata(models):
@@ -83,7 +84,7 @@ def test_predict_command_runs_an_ir_with_the_torch_labels(models, frame, tmp_pat
 
 def test_tiny_frames_through_openvino(models):
     ckpt, source = resolve_checkpoint(models / "fp32.xml")
-    predictor = Predictor(ckpt, source)
+    predictor = load_predictor(ckpt, source)
     for h, w in [(1, 1), (2, 3), (37, 53)]:
         assert predictor.predict([np.full((h, w, 3), 90, np.uint8)]).shape == (1, h, w)
 
@@ -125,13 +126,13 @@ def test_auto_runs_a_checkpoint_on_openvino_converted_once(models, frame, tmp_pa
     monkeypatch.setenv("SEGNET_CACHE_DIR", str(tmp_path / "cache"))
     ckpt, source = resolve_checkpoint(models / "tiny.pt")
     # --amp off: float32 asked for (auto's INT8 and its check: test_int8_default.py)
-    first = Predictor(ckpt, source, device="cpu", amp="off")
+    first = load_predictor(ckpt, source, device="cpu", amp="off")
     assert (first.backend_name, first.precision) == ("openvino", "float32")
     assert "converting" in capsys.readouterr().out
     assert len(list((tmp_path / "cache" / "openvino").glob("*-fp32.xml"))) == 1
-    again = Predictor(ckpt, source, device="cpu", amp="off")  # from the cache: no second conversion
+    again = load_predictor(ckpt, source, device="cpu", amp="off")  # from the cache: no second conversion
     assert "converting" not in capsys.readouterr().out
     expected, _ = _labels(models / "tiny.pt", frame, "torch")
     assert (again.predict([frame])[0] == expected).mean() > 0.999
     monkeypatch.setenv("SEGNET_BACKEND", "torch")
-    assert Predictor(ckpt, source, device="cpu").backend_name == "torch"
+    assert load_predictor(ckpt, source, device="cpu").backend_name == "torch"

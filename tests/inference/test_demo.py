@@ -1,5 +1,5 @@
-"""The bundled model (tools/bundle_model.py, segnet.inference.bundled) as the API's default, and
-segnet.demo (the API ``segnet demo`` runs: segnet.inference.demo)."""
+"""The bundled model (tools/bundle_model.py, segnet.checkpoints.sources) as the API's default, and
+segnet.demo (the API ``segnet demo`` runs: segnet.jobs.demo)."""
 
 import importlib.util
 import json
@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import segnet
-from segnet.data.camvid import read_image
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
+from segnet.data.images import read_image
 from segnet.models import create_model
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import segnet
-from segnet.data.camvid import read_image, read_label
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.data.classes import CLASS_NAMES
-from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
+from segnet.data.images import read_image, read_label
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
@@ -151,7 +151,7 @@ def test_paper_protocol_is_one_switch(tiny_ckpt, small_root, tmp_path):
 
 
 def test_paper_protocol_per_model():
-    from segnet.inference.evaluate import paper_protocol
+    from segnet.jobs.evaluate import paper_protocol
 
     assert (paper_protocol("fc_densenet103")["bn"], paper_protocol("fc_densenet103")["batch_size"]) == ("batch", 10)
     assert (paper_protocol("fc_log_densenet103")["bn"], paper_protocol("fc_log_densenet103")["batch_size"]) == ("running", 1)
@@ -189,7 +189,7 @@ def test_failure_raises_before_any_report(tiny_ckpt, small_root, tmp_path):
 
 
 def test_save_is_all_or_nothing(tiny_ckpt, small_root, tmp_path, monkeypatch):
-    import segnet.inference.evaluate as evaluation
+    import segnet.jobs.evaluate as evaluation
 
     result = segnet.evaluate(segnet.load_model(tiny_ckpt, device="cpu", amp="off"), small_root)
 

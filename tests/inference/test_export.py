@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import segnet
-from segnet.data.camvid import read_image
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.data.classes import CLASS_NAMES
-from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
+from segnet.data.images import read_image
 from segnet.models import create_model
 
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)

@@ -10,7 +10,7 @@ import pytest
 
 from segnet.cli import main
 from segnet.errors import SegnetError
-from segnet.inference.inputs import MANIFEST, collect_inputs
+from segnet.jobs.inputs import MANIFEST, collect_inputs
 
 
 def _image(path: Path, seed: int = 0) -> Path:

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from segnet.core.checkpoint import model_fields, save_checkpoint
-from segnet.inference import backends, int8_check
-from segnet.inference.backends import load_exported
-from segnet.inference.bundled import resolve_checkpoint
-from segnet.inference.evaluate import evaluate
-from segnet.inference.predictor import Predictor
+from segnet.checkpoints.checkpoint import model_fields, save_checkpoint
+from segnet.checkpoints.exported import load_exported
+from segnet.checkpoints.sources import resolve_checkpoint
+from segnet.deploy import int8_check, ir_cache, loading
+from segnet.deploy.loading import load_predictor
+from segnet.inference import runtimes
+from segnet.jobs.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +63,13 @@ def converted(tmp_path_factory, tiny, with_val) -> Path:
         mp.setenv("SEGNET_CACHE_DIR", str(cache))
         mp.setenv("SEGNET_DATA_ROOT", str(with_val))
         ckpt = resolve_checkpoint(tiny)[0]
-        backends.cached_ir(ckpt, "tiny", "float32")
-        backends.cached_ir(ckpt, "tiny", "int8")
+        ir_cache.cached_ir(ckpt, "tiny", "float32")
+        ir_cache.cached_ir(ckpt, "tiny", "int8")
     assert not list(cache.rglob("*.check.json"))
     return cache / "openvino"
 
 
-def _default_predictor(monkeypatch, ckpt_path: Path, cache: Path, root: Path, converted: Path | None = None) -> Predictor:
+def _default_predictor(monkeypatch, ckpt_path: Path, cache: Path, root: Path, converted: Path | None = None):
     """What `segnet predict` builds for a .pt on this CPU (--backend auto, --amp auto); ``converted``:
     IRs to start the cache with (the conversions are not what these tests are about)."""
     if converted is not None and not (cache / "openvino").exists():
@@ -77,7 +78,7 @@ def _default_predictor(monkeypatch, ckpt_path: Path, cache: Path, root: Path, co
     monkeypatch.setenv("SEGNET_CACHE_DIR", str(cache))
     monkeypatch.setenv("SEGNET_DATA_ROOT", str(root))  # the tiny checkpoint has no config: its dataset
     ckpt, source = resolve_checkpoint(ckpt_path)
-    return Predictor(ckpt, source, device="cpu")
+    return load_predictor(ckpt, source, device="cpu")
 
 
 def _check_file(cache: Path) -> Path:
@@ -107,12 +108,12 @@ def test_accepted_int8_is_the_default_and_its_numbers_are_evaluate_s(tiny, with_
 def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val, converted, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", -100.0)  # INT8 would have to gain 100 points
     predictor = _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
-    assert (predictor.backend_name, predictor.precision) == ("openvino", backends.plugin_float_precision())
+    assert (predictor.backend_name, predictor.precision) == ("openvino", runtimes.plugin_float_precision())
     verdict = json.loads(_check_file(tmp_path).read_text())
     assert verdict["accepted"] is False
     lines = [line for line in capsys.readouterr().out.splitlines() if "INT8" in line]
     assert len(lines) == 1 and "rejected" in lines[0] and f"{verdict['int8_miou']:.2f}" in lines[0], lines
-    assert lines[0].endswith(f"running the float32 IR on OpenVINO ({backends.plugin_float_precision()} arithmetic on this CPU)")
+    assert lines[0].endswith(f"running the float32 IR on OpenVINO ({runtimes.plugin_float_precision()} arithmetic on this CPU)")
 
     def measured_again(*args, **kwargs):
         raise AssertionError("the INT8 check ran a second time")
@@ -120,16 +121,16 @@ def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val,
     monkeypatch.setattr(int8_check, "_split_miou", measured_again)
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", 100.0)  # the kept verdict decides, not a new one
     again = _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
-    assert again.precision == backends.plugin_float_precision()
+    assert again.precision == runtimes.plugin_float_precision()
     assert "rejected" in capsys.readouterr().out
     # asked for explicitly (measurements), the rejected IR is still there
-    exported = backends.cached_openvino(resolve_checkpoint(tiny)[0], "tiny", "int8", verify=False)
+    exported = loading.cached_openvino(resolve_checkpoint(tiny)[0], "tiny", "int8", verify=False)
     assert exported is not None and exported["precision"] == "int8"
 
 
 def test_no_val_split_is_not_verified_and_runs_float32(tiny, no_val, converted, tmp_path, monkeypatch, capsys):
     predictor = _default_predictor(monkeypatch, tiny, tmp_path, no_val, converted)
-    assert (predictor.backend_name, predictor.precision) == ("openvino", backends.plugin_float_precision())
+    assert (predictor.backend_name, predictor.precision) == ("openvino", runtimes.plugin_float_precision())
     lines = [line for line in capsys.readouterr().out.splitlines() if "INT8" in line]
     assert len(lines) == 1 and "not verified" in lines[0] and "val" in lines[0], lines
     assert not list((tmp_path / "openvino").glob("*.check.json"))  # checked again once val frames exist

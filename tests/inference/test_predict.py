@@ -1,5 +1,5 @@
 """segnet.predict_files (the API ``segnet predict`` runs): outputs per image and video, inputs of
-any kind, all-or-nothing failures; and the buffered FC-DenseNet inference path (segnet.inference.fast)."""
+any kind, all-or-nothing failures; and the buffered FC-DenseNet inference path (segnet.inference.buffered)."""
 
 import json
 import subprocess
@@ -12,11 +12,12 @@ import pytest
 import torch
 
 import segnet
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.core.checkpoint import load_checkpoint, model_fields, model_from_checkpoint, save_checkpoint
-from segnet.inference.fast import BufferedFCDenseNet, prepare_for_inference
-from segnet.inference.visualize import overlay_palette
+from segnet.inference.buffered import BufferedFCDenseNet, prepare_for_inference
+from segnet.jobs.visualize import overlay_palette
 from segnet.models import create_model
+
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory, tiny_model) -> Path:
@@ -120,7 +121,7 @@ def test_video_overlay_keeps_fps_size_and_frames(tiny_ckpt, frames, tmp_path, vi
 
 
 def test_video_writer_falls_back(tmp_path):
-    from segnet.inference.video import VideoWriter
+    from segnet.jobs.video import VideoWriter
 
     codecs = (("NOPE", ".mp4"), ("MJPG", ".avi"))
     with VideoWriter(tmp_path / "x", 5.0, (32, 16), codecs=codecs) as writer:
@@ -147,7 +148,7 @@ def test_bad_inputs_fail_with_one_error_and_no_output(tiny_ckpt, frames, tmp_pat
     (tmp_path / "empty").mkdir()
     assert "holds no image or video" in _fails(tiny_ckpt, out, tmp_path / "empty")
     (tmp_path / "x.gif").write_bytes(b"GIF89a")
-    assert "unsupported file type '.gif'" in _fails(tiny_ckpt, out, good, tmp_path / "x.gif")
+    assert "cannot decode" in _fails(tiny_ckpt, out, good, tmp_path / "x.gif")  # a GIF is read, this one is junk
     (tmp_path / "junk.png").write_bytes(b"this is not a png")
     assert "junk.png" in _fails(tiny_ckpt, out, good, tmp_path / "junk.png")
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)

@@ -1,4 +1,4 @@
-"""segnet.inference.quantize: the rescaling that makes an FC-DenseNet fit for per-tensor INT8 keeps
+"""segnet.deploy.quantize: the rescaling that makes an FC-DenseNet fit for per-tensor INT8 keeps
 its function, and an INT8 OpenVINO export agrees with float32 on a model whose stacks mix maps of
 very different scales (what broke the bundled model's INT8: 4 % of pixels agreed)."""
 
@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
-from segnet.core.checkpoint import model_fields
-from segnet.inference.quantize import (SlicingTransitionUp, channel_ranges, crop_by_slicing, equalize_ranges,
-                                      rescale_channels, stack_convs)
+from segnet.checkpoints.checkpoint import model_fields
+from segnet.deploy.quantize import (SlicingTransitionUp, channel_ranges, crop_by_slicing, equalize_ranges,
+                                    rescale_channels, stack_convs)
 from segnet.models.blocks import TransitionUp
 
 
@@ -58,10 +58,11 @@ def test_slicing_crop_is_the_centre_crop(size, skip):
 def test_int8_export_agrees_with_float32(tiny_model, camvid_root, tmp_path):
     import openvino as ov
 
-    from segnet.data.camvid import find_pairs, read_image
-    from segnet.inference.backends import load_exported
-    from segnet.inference.export import export_openvino
-    from segnet.inference.predictor import Predictor
+    from segnet.checkpoints.exported import load_exported
+    from segnet.data.camvid import find_pairs
+    from segnet.data.images import read_image
+    from segnet.deploy.export import export_openvino
+    from segnet.deploy.loading import load_predictor
 
     ckpt = model_fields(badly_scaled(tiny_model), "fc_densenet", tiny_model.options,
                         normalization=tiny_model.normalization)
@@ -70,7 +71,7 @@ def test_int8_export_agrees_with_float32(tiny_model, camvid_root, tmp_path):
     ops = {op.get_type_name() for op in ov.Core().read_model(str(tmp_path / "int8.xml")).get_ordered_ops()}
     assert "FakeQuantize" in ops and "Pad" not in ops  # quantized; the crops are slices, not negative pads
     frames = [read_image(pair[0]) for pair in find_pairs(camvid_root, "val")[::50]]  # never calibrated on
-    labels = {name: Predictor(load_exported(tmp_path / name), name, amp="off").predict(frames)
+    labels = {name: load_predictor(load_exported(tmp_path / name), name, amp="off").predict(frames)
               for name in ("fp32.xml", "int8.xml")}
     agree = (labels["int8.xml"] == labels["fp32.xml"]).mean()
     # Measured: 90 %; plain NNCF on the unprepared graph: 13 % (random weights leave the tiny

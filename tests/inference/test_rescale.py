@@ -11,11 +11,12 @@ import pytest
 import torch
 
 import segnet
-import segnet.inference.predictor as predictor_module
-from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
-from segnet.core.model_card import ModelCard, rescale_mode
+import segnet.inference.preprocess as preprocess_module
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.checkpoints.model_card import ModelCard, rescale_mode
+from segnet.deploy.loading import load_predictor
 from segnet.errors import SegnetError
-from segnet.inference.predictor import Predictor, network_scale
+from segnet.inference.preprocess import network_scale
 from segnet.models import create_model
 
 TINY = dict(growth_rate=2, down_layers=[1, 1], bottleneck_layers=1, first_channels=4)
@@ -63,14 +64,14 @@ def test_frame_size_round_trips_through_a_checkpoint_file(tmp_path):
 
 def _network_sizes(monkeypatch) -> list:
     """Records the (height, width) every scale_input call hands to the network."""
-    seen, original = [], predictor_module.scale_input
+    seen, original = [], preprocess_module.scale_input
 
     def spy(batch, factor):
         out = original(batch, factor)
         seen.append(tuple(out.shape[-2:]))
         return out
 
-    monkeypatch.setattr(predictor_module, "scale_input", spy)
+    monkeypatch.setattr(preprocess_module, "scale_input", spy)
     return seen
 
 
@@ -78,7 +79,7 @@ def _network_sizes(monkeypatch) -> list:
                                             ((240, 135), (27, 15)), ((12, 16), (18, 24))])
 def test_any_camera_reaches_the_network_with_a_training_frames_pixels(monkeypatch, size, expected):
     seen = _network_sizes(monkeypatch)
-    predictor = Predictor(_fields((18, 24)), device="cpu", amp="off", backend="torch")
+    predictor = load_predictor(_fields((18, 24)), device="cpu", amp="off", backend="torch")
     image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     labels = predictor.predict([image])
     assert labels.shape == (1, *size) and seen == [expected]
@@ -87,14 +88,14 @@ def test_any_camera_reaches_the_network_with_a_training_frames_pixels(monkeypatc
 def test_factor_mode_and_old_checkpoints_keep_the_training_factor(monkeypatch):
     seen = _network_sizes(monkeypatch)
     image = np.zeros((72, 96, 3), np.uint8)
-    Predictor(_fields((18, 24)), device="cpu", amp="off", backend="torch", rescale="factor").predict([image])
-    Predictor(_fields(None), device="cpu", amp="off", backend="torch").predict([image])
+    load_predictor(_fields((18, 24)), device="cpu", amp="off", backend="torch", rescale="factor").predict([image])
+    load_predictor(_fields(None), device="cpu", amp="off", backend="torch").predict([image])
     assert seen == [(36, 48), (36, 48)]
 
 
 def test_tiles_are_scaled_by_their_frames_factor_not_their_own_size(monkeypatch):
     seen = _network_sizes(monkeypatch)
-    predictor = Predictor(_fields((18, 24)), device="cpu", amp="off", backend="torch", tiles=True, tile=16)
+    predictor = load_predictor(_fields((18, 24)), device="cpu", amp="off", backend="torch", tiles=True, tile=16)
     image = np.random.default_rng(1).integers(0, 256, (144, 192, 3), dtype=np.uint8)  # factor 0.125
     assert predictor.predict([image]).shape == (1, 144, 192)
     assert len(seen) > 1 and set(seen) == {(16, 16)}  # 128-pixel tiles, each at 1/8

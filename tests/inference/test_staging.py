@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from segnet.cli import main
-from segnet.inference.staging import Staging, _host_tag, remove_stale_staging, write_png
+from segnet.data.images import write_png
+from segnet.jobs.staging import Staging, _host_tag, remove_stale_staging
 
 
 def _staging_folders(parent: Path) -> list[str]:
@@ -29,7 +30,7 @@ def test_a_killed_run_leaves_staging_that_the_next_run_removes(tmp_path):
     out = tmp_path / "o_huge"
     killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import os, signal
-        from segnet.inference.staging import Staging
+        from segnet.jobs.staging import Staging
         with Staging({str(out)!r}) as stage:
             stage.path("half.png").write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)
@@ -97,9 +98,9 @@ def test_predict_outputs_get_the_umask_permissions(tmp_path, umask, tiny_model_c
 
 
 def test_onnx_model_and_weights_cache_get_the_umask_permissions(tmp_path, umask, tiny_model_ckpt):
-    from segnet.core.checkpoint import load_checkpoint
+    from segnet.checkpoints.checkpoint import load_checkpoint
     from segnet.data.class_weights import median_frequency_weights
-    from segnet.inference.export import export_onnx
+    from segnet.deploy.export import export_onnx
 
     umask(0o022)
     label = write_png(tmp_path / "label.png", np.arange(20, dtype=np.uint8).reshape(4, 5) % 12) or tmp_path / "label.png"

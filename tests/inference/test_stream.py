@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import pytest
 
+from segnet.checkpoints.checkpoint import load_checkpoint
 from segnet.cli import main
-from segnet.core.checkpoint import load_checkpoint
-from segnet.inference.predict import OutputOptions, collect_inputs, run_predict
-from segnet.inference.predictor import Predictor
+from segnet.deploy.loading import load_predictor
+from segnet.jobs.predict import OutputOptions, collect_inputs, run_predict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def test_a_stream_url_is_segmented(served, tiny_model_ckpt, tmp_path, video_help
     assert len(list((out / "clip_frames").glob("*_labels.png"))) == 9
     # the labels are those of the clip's frames, read from the file
     decoded = video_helpers.read(tmp_path / "www" / "clip.avi")
-    expected = Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off").predict(decoded[-1:])[0]
+    expected = load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off").predict(decoded[-1:])[0]
     labels = cv2.imread(str(out / "clip_frames" / "000008_labels.png"), cv2.IMREAD_UNCHANGED)
     assert (labels == expected).mean() > 0.999
 
@@ -73,7 +73,7 @@ class _InterruptAfter:
     """A predictor stand-in that is interrupted at its call number ``n``: by a SIGINT to this
     process (``signal_it``, as Ctrl-C does) or by KeyboardInterrupt raised there."""
 
-    def __init__(self, predictor: Predictor, n: int, signal_it: bool = True):
+    def __init__(self, predictor, n: int, signal_it: bool = True):
         self.predictor, self.n, self.calls, self.signal_it = predictor, n, 0, signal_it
 
     def __getattr__(self, name):
@@ -90,7 +90,7 @@ class _InterruptAfter:
 
 def test_ctrl_c_on_a_stream_keeps_what_was_segmented(served, tiny_model_ckpt, tmp_path, video_helpers):
     before = signal.getsignal(signal.SIGINT)
-    predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=3)
+    predictor = _InterruptAfter(load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=3)
     out = tmp_path / "out"
     inputs = collect_inputs([f"{served}/clip.avi"], save_frames=True)
     summary = run_predict(predictor, inputs, out, OutputOptions(batch_size=2, save_frames=True), progress=False)
@@ -103,7 +103,7 @@ def test_ctrl_c_on_a_stream_keeps_what_was_segmented(served, tiny_model_ckpt, tm
 
 
 def test_ctrl_c_on_a_file_writes_nothing(tiny_model_ckpt, clip, tmp_path):
-    predictor = _InterruptAfter(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=2,
+    predictor = _InterruptAfter(load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"), n=2,
                                 signal_it=False)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
@@ -122,7 +122,7 @@ class _WaitForGrabber:
     """A predictor stand-in whose first call waits until the source has sent every frame (the
     frame-grabber thread ended): a model far slower than its source, without timing."""
 
-    def __init__(self, predictor: Predictor):
+    def __init__(self, predictor):
         self.predictor, self.calls = predictor, 0
 
     def __getattr__(self, name):
@@ -138,10 +138,10 @@ class _WaitForGrabber:
 
 
 def test_a_realtime_source_segments_the_newest_frame(served, tiny_model_ckpt, tmp_path, video_helpers, monkeypatch):
-    import segnet.inference.video as video
+    import segnet.jobs.video as video
 
     monkeypatch.setattr(video, "is_realtime", lambda source: True)  # as a camera or RTSP source is
-    predictor = _WaitForGrabber(Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"))
+    predictor = _WaitForGrabber(load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off"))
     out = tmp_path / "out"
     inputs = collect_inputs([f"{served}/clip.avi"], save_frames=True)
     summary = run_predict(predictor, inputs, out, OutputOptions(save_frames=True), progress=False)

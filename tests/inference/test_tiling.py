@@ -4,21 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from segnet.core.checkpoint import model_fields
-from segnet.inference.predictor import Predictor
-from segnet.inference.tiling import pad_to, predict_tiled, size_rule, window_starts
+from segnet.checkpoints.checkpoint import model_fields
+from segnet.deploy.loading import load_predictor
+from segnet.inference.preprocess import pad_to
+from segnet.inference.tiling import predict_tiled, window_starts
 from segnet.models import create_model
+from segnet.models import input_rule as size_rule
 
 # Five poolings, as FC-DenseNet56/67/103: sides under 32 pixels used to crash
 FIVE_LEVELS = dict(growth_rate=2, down_layers=[1, 1, 1, 1, 1], bottleneck_layers=1, first_channels=4)
 
 
-def _predictor(input_scale: float = 1.0, **options) -> Predictor:
+def _predictor(input_scale: float = 1.0, **options):
     torch.manual_seed(0)
     model = create_model("fc_densenet", 11, **FIVE_LEVELS)
     fields = model_fields(model, "fc_densenet", FIVE_LEVELS)
     fields["input_scale"] = input_scale
-    return Predictor(fields, device="cpu", amp="off", **options)
+    return load_predictor(fields, device="cpu", amp="off", **options)
 
 
 @pytest.mark.parametrize("input_scale", [1.0, 0.5])

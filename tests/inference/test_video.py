@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from segnet.checkpoints.checkpoint import load_checkpoint
 from segnet.cli import main
-from segnet.core.checkpoint import load_checkpoint
 from segnet.data.classes import CLASS_NAMES, PALETTE
-from segnet.inference.predictor import Predictor
-from segnet.inference.visualize import draw_legend, overlay_palette
+from segnet.deploy.loading import load_predictor
+from segnet.jobs.visualize import draw_legend, overlay_palette
 
 
 def _predict(ckpt, *argv) -> int:
@@ -27,7 +27,7 @@ def test_save_frames_writes_the_labels_of_every_frame(tiny_model_ckpt, clip, tmp
     decoded = video_helpers.read(clip)
     frames = out / "clip_frames"
     assert sorted(p.name for p in frames.iterdir()) == [f"{i:06d}_{k}.png" for i in range(7) for k in ("color", "labels")]
-    predictor = Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off")
+    predictor = load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off")
     expected = predictor.predict(decoded)
     for i, ids in enumerate(expected):
         labels = cv2.imread(str(frames / f"{i:06d}_labels.png"), cv2.IMREAD_UNCHANGED)
@@ -64,7 +64,7 @@ def test_max_frames_and_browser_codec(tiny_model_ckpt, clip, tmp_path, video_hel
 
 
 def test_fallback_codec_is_said_once(tiny_model_ckpt, clip, tmp_path, capsys, monkeypatch):
-    import segnet.inference.video as video
+    import segnet.jobs.video as video
 
     monkeypatch.setattr(video, "WRITER_CODECS", (("NOPE", ".webm"), ("MJPG", ".avi")))
     other = tmp_path / "other.avi"
@@ -152,7 +152,7 @@ def test_demo_refuses_a_bad_opacity_before_any_work(tmp_path, capsys):
 
 
 def test_show_without_a_window_system_is_one_line(clip, tmp_path, capsys, monkeypatch):
-    import segnet.inference.predict as predict
+    import segnet.jobs.predict as predict
 
     monkeypatch.setattr(predict, "gui_problem", lambda: "no display to show frames on (DISPLAY is not set)")
     assert main(["predict", str(clip), "--out", str(tmp_path / "out"), "--show"]) == 2
@@ -161,12 +161,12 @@ def test_show_without_a_window_system_is_one_line(clip, tmp_path, capsys, monkey
 
 
 def test_progress_bars_show_the_rate(tiny_model_ckpt, clip, tmp_path, capsys):
-    from segnet.inference.predict import OutputOptions, collect_inputs, run_predict
+    from segnet.jobs.predict import OutputOptions, collect_inputs, run_predict
 
     image = tmp_path / "in" / "a.png"
     image.parent.mkdir()
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
-    predictor = Predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off")
+    predictor = load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off")
     run_predict(predictor, collect_inputs([str(image), str(clip)]), tmp_path / "out", OutputOptions(), progress=True)
     err = capsys.readouterr().err
     assert "images: 100%" in err and "clip.avi" not in err and "clip: 100%" in err and "7/7" in err
@@ -176,7 +176,7 @@ def test_progress_bars_show_the_rate(tiny_model_ckpt, clip, tmp_path, capsys):
 def test_show_displays_each_overlay_and_q_stops(tiny_model_ckpt, clip, tmp_path, capsys, monkeypatch):
     """A window system stood in for (the wheel here is headless): every overlay is shown, and q
     ends the run keeping the frames made so far."""
-    import segnet.inference.predict as predict
+    import segnet.jobs.predict as predict
 
     shown, keys = [], iter([-1, -1, ord("q")])
     monkeypatch.setattr(predict, "gui_problem", lambda: None)

@@ -5,13 +5,15 @@ files that are not checkpoints."""
 from __future__ import annotations
 
 import os
+
 import pytest
 import torch
 
-from segnet.core.checkpoint import load_checkpoint, model_fields, save_checkpoint
-from segnet.core.shards import shard_files
+from segnet.checkpoints.checkpoint import load_checkpoint, model_fields, save_checkpoint
+from segnet.checkpoints.shards import shard_files
 from segnet.errors import SegnetError
 from segnet.models import create_model
+
 TINY_OPTIONS = {"growth_rate": 4, "down_layers": [2, 2], "bottleneck_layers": 2, "first_channels": 8}
 SHARD_MB = 0.05  # the tiny model's state (weights, RMSprop averages) takes about 4 of these
 

@@ -29,8 +29,8 @@ import pytest
 import torch
 import yaml
 
-from segnet.config import load_config
-from segnet.core.checkpoint import load_checkpoint, model_from_checkpoint
+from segnet.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
+from segnet.config.load import load_config
 from segnet.training.train import train
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segnet.config import load_config
+from segnet.config.load import load_config
 from segnet.errors import SegnetError
 from segnet.models.deep_supervision import soft_target
 from segnet.training.losses import make_criterion, training_loss

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from segnet.core.checkpoint import load_checkpoint
+from segnet.checkpoints.checkpoint import load_checkpoint
 
 SCRIPT = textwrap.dedent(
     """
     import sys, torch
-    from segnet.config import load_config
+    from segnet.config.load import load_config
     from segnet.training import distributed
     from segnet.training.trainer import Trainer
 

@@ -10,9 +10,7 @@ from segnet.models.backbones.densenet_bc import DenseNetBC, densenet_bc121, dens
 from segnet.models.backbones.dsnet import DSNet, ds2net50, dsnet50, dsnet_encoders
 from segnet.models.backbones.log_densenet_v2 import LogDenseNetV2, log_densenet_v2, log_densenet_v2_encoders
 
-BACKBONES = {"densenet_bc121": densenet_bc121, "log_densenet_v2": log_densenet_v2, "dsnet50": dsnet50, "ds2net50": ds2net50}
-
 for _entries in (densenet_bc_encoders, log_densenet_v2_encoders, dsnet_encoders):
     smp.encoders.encoders.update(_entries)
 
-__all__ = ["BACKBONES", "DenseNetBC", "LogDenseNetV2", "DSNet", "densenet_bc121", "log_densenet_v2", "dsnet50", "ds2net50"]
+__all__ = ["DenseNetBC", "LogDenseNetV2", "DSNet", "densenet_bc121", "log_densenet_v2", "dsnet50", "ds2net50"]

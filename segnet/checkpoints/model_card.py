@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segnet.data.classes import CAMVID, DatasetClasses
+from segnet.core.choices import RESCALE
 from segnet.errors import SegnetError
 
-RESCALE_MODES = ("auto", "frame", "factor")
 IDENTITY_NORMALIZATION = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 
 
@@ -94,8 +94,8 @@ def _frame_size(value: Any, source: str) -> tuple[int, int] | None:
 
 def rescale_mode(rescale: str, card: ModelCard, source: str = "checkpoint") -> str:
     """``rescale`` checked against the card; "auto" resolved (segnet.inference.predictor.network_scale)."""
-    if rescale not in RESCALE_MODES:
-        raise SegnetError(f"unknown rescale '{rescale}' (use {', '.join(RESCALE_MODES)})")
+    if rescale not in RESCALE:
+        raise SegnetError(f"unknown rescale '{rescale}' (use {', '.join(RESCALE)})")
     if rescale == "frame" and card.frame_size is None:
         raise SegnetError(f"{source} does not record its training frame size (trained before segnet stored "
                           "frame_size): use rescale factor, or add 'frame_size': [height, width] to it")

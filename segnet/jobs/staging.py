@@ -18,9 +18,6 @@ import tempfile
 import zlib
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from segnet.errors import SegnetError
 
 
@@ -111,15 +108,3 @@ class Staging:
                 folder.rmdir()
             except OSError:
                 break
-
-
-def write_png(path: str | Path, rgb_or_ids: np.ndarray) -> None:
-    """PNG through OpenCV (RGB arrays are converted to its BGR order); SegnetError on failure."""
-    array = rgb_or_ids
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok = False
-    with contextlib.suppress(cv2.error):
-        ok = cv2.imwrite(str(path), array)
-    if not ok:
-        raise SegnetError(f"cannot write {path}")

@@ -26,7 +26,7 @@ from segnet.models.fc_densenet import FCDenseNet
 
 
 def prepare_for_inference(model: nn.Module, channels_last: bool = True, fused: bool = True) -> nn.Module:
-    """Eval-mode model for ``forward_logits``: channels_last weights, and the buffered
+    """Eval-mode model for the torch runtime: channels_last weights, and the buffered
     FC-DenseNet forward when ``fused`` and the model is a plain (non-bottleneck) FC-DenseNet."""
     model = model.eval()
     if channels_last:

@@ -5,7 +5,7 @@
    time, faster playback makes cars jump between frames). The clip is lossless (FFV1) when
    this OpenCV can write it, so the IoU below is exactly that of the PNG frames; otherwise
    MPEG-4 ``.mp4`` (the IoU is then on compressed frames).
-2. The model runs on that video (segnet.inference.predict.predict_video):
+2. The model runs on that video (segnet.jobs.predict.predict_video):
    ``Seq05VD_overlay.webm`` with a legend, and its frames/s.
 3. Its predictions are scored against ``testannot/``: per-class IoU, written as metrics.json,
    per_class_iou.csv and confusion_matrix.png.
@@ -23,14 +23,15 @@ import numpy as np
 import torch
 
 from segnet.core.metrics import SegmentationMetrics
-from segnet.data.camvid import find_pairs, read_image, read_label
+from segnet.data.camvid import find_pairs
 from segnet.data.classes import NUM_CLASSES, VOID_ID
+from segnet.data.images import read_image, read_label
 from segnet.errors import SegnetError
-from segnet.inference.evaluate import summarize, write_metrics_files
-from segnet.inference.predict import OutputOptions, predict_video
 from segnet.inference.predictor import Predictor
-from segnet.inference.staging import Staging
-from segnet.inference.video import VideoWriter
+from segnet.jobs.evaluate import summarize, write_metrics_files
+from segnet.jobs.predict import OutputOptions, predict_video
+from segnet.jobs.staging import Staging
+from segnet.jobs.video import VideoWriter
 
 SEQUENCE = "Seq05VD"
 DEMO_FPS = 5.0

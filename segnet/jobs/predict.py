@@ -1,4 +1,4 @@
-"""Run a trained model on images, videos, cameras and streams (inputs: segnet.inference.inputs).
+"""Run a trained model on images, videos, cameras and streams (inputs: segnet.jobs.inputs).
 
 Per image: ``<name>_labels.png`` (uint8 class ids), ``<name>_color.png`` (dataset palette),
 ``<name>_overlay.png``. Per video, camera or stream: ``<name>_overlay.webm`` (VP8, which
@@ -6,7 +6,7 @@ browsers play; ``.mp4``/``.avi`` when this OpenCV lacks it) at the input's fps a
 legend, and with ``save_frames`` ``<name>_frames/000123_labels.png`` and ``_color.png`` per frame.
 
 Files: every output is staged in a hidden folder that moves into ``--out`` only when the whole
-job succeeded (segnet.inference.staging). Live sources (cameras, URLs) end when the stream
+job succeeded (segnet.jobs.staging). Live sources (cameras, URLs) end when the stream
 does, after ``max_frames``, on Ctrl-C or when the window is closed with q/Esc; what was
 segmented until then is kept, the video finalised.
 """
@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from segnet.data.camvid import read_image
+from segnet.data.images import read_image, write_png
 from segnet.errors import SegnetError
-from segnet.inference.inputs import MANIFEST, Input, check_inputs_kept, collect_inputs, written_by_segnet
 from segnet.inference.predictor import Predictor
-from segnet.inference.staging import Staging, write_png
-from segnet.inference.video import VideoReader, VideoWriter, gui_problem
-from segnet.inference.visualize import Painter, side_by_side
+from segnet.jobs.inputs import MANIFEST, Input, check_inputs_kept, collect_inputs, written_by_segnet
+from segnet.jobs.staging import Staging
+from segnet.jobs.video import VideoReader, VideoWriter, gui_problem
+from segnet.jobs.visualize import Painter, side_by_side
 
 __all__ = ["Input", "OutputOptions", "collect_inputs", "predict_images", "predict_video", "run_predict"]
 WINDOW = "segnet"

@@ -1,12 +1,12 @@
-"""The accuracy check that makes OpenVINO INT8 the default CPU precision of a .pt (issue #13).
+"""The accuracy check that makes OpenVINO INT8 the default CPU precision of a .pt.
 
 INT8 may be the default only when it loses at most INT8_MAX_MIOU_LOSS mIoU points against
 float32. ``int8_verdict`` runs the float32 IR and the INT8 IR (both as cached for the default
-path, segnet.inference.backends) on INT8_CHECK_FRAMES frames of the VAL split of the model's
+path, segnet.inference.runtimes) on INT8_CHECK_FRAMES frames of the VAL split of the model's
 dataset, scores each as ``segnet evaluate`` does, and keeps the verdict beside the IR
 (``<IR name>.check.json``) so that it is measured once. VAL, not test: the test split stays the
 honest measure of whichever model runs; for the bundled FC-DenseNet56 the INT8 recipe itself was
-chosen on val (segnet.inference.quantize), so its verdict there is not an independent one.
+chosen on val (segnet.deploy.quantize), so its verdict there is not an independent one.
 """
 
 from __future__ import annotations
@@ -17,11 +17,21 @@ from typing import Any
 
 import torch
 
+from segnet.checkpoints.exported import load_exported
+from segnet.checkpoints.model_card import ModelCard
 from segnet.core.atomic import atomic_write
+from segnet.core.metrics import SegmentationMetrics
+from segnet.core.paths import cache_dir
+from segnet.data.camvid import read_pair
+from segnet.data.classes import DatasetClasses, load_classes
+from segnet.data.images import read_label
+from segnet.deploy.export import model_data_root, spread_pairs
+from segnet.deploy.ir_cache import cached_ir, ir_path
 from segnet.errors import SegnetError
-from segnet.inference.backends import cache_dir, cached_ir, ir_path, load_exported
+from segnet.inference.predictor import Predictor
+from segnet.inference.runtimes import exported_runtime, plugin_float_precision
 
-INT8_MAX_MIOU_LOSS = 0.5  # mIoU points INT8 may lose against float32 and still be the default (#13)
+INT8_MAX_MIOU_LOSS = 0.5  # mIoU points INT8 may lose against float32 and still be the default
 INT8_CHECK_SPLIT = "val"  # labelled, and never the test split the model's mIoU is reported on
 INT8_CHECK_FRAMES = 10  # spread over the split: 20 forward passes, once per model
 
@@ -42,6 +52,8 @@ def int8_verdict(ckpt: dict[str, Any], source: str, calibration_frames: int | No
                 pass
     try:  # before any conversion: without val frames the INT8 IR would never be used
         root, classes, pairs = _check_frames(ckpt, source)
+    except DataMismatch:
+        raise
     except SegnetError as exc:
         return {"accepted": False, "error": str(exc)}
     try:
@@ -72,32 +84,39 @@ def verdict_line(source: str, verdict: dict[str, Any]) -> str:
 
 def _float_fallback() -> str:
     """What runs instead of INT8: the float32 IR, computed at the CPU plugin's precision (bf16 on
-    AMX CPUs, where "float32" was a wrong thing to print)."""
-    from segnet.inference.backends import plugin_float_precision
-
+    AMX CPUs, not float32)."""
     return f"running the float32 IR on OpenVINO ({plugin_float_precision()} arithmetic on this CPU)"
 
 
-def _check_frames(ckpt: dict[str, Any], source: str) -> tuple[Path, Any, list]:
-    """(data root, its classes, INT8_CHECK_FRAMES (image, label) paths of INT8_CHECK_SPLIT) of the model's dataset."""
-    from segnet.data.classes import DatasetClasses, load_classes
-    from segnet.inference.export import model_data_root, spread_pairs
+class DataMismatch(SegnetError):
+    """The model's dataset has labels its classes do not allow: an error to report once, before any
+    conversion, not a reason to try another runtime (each would meet the same labels)."""
 
+
+def _check_frames(ckpt: dict[str, Any], source: str) -> tuple[Path, Any, list]:
+    """(data root, its classes, INT8_CHECK_FRAMES (image, label) paths of INT8_CHECK_SPLIT) of the
+    model's dataset; its labels are read here, before the minutes a conversion takes."""
     root = model_data_root(ckpt)
     classes = load_classes(root)
     if classes.names != DatasetClasses.from_checkpoint(ckpt, source).names:
         raise SegnetError(f"the data at {root} has other classes than {source}")
-    return root, classes, spread_pairs(root, INT8_CHECK_SPLIT, INT8_CHECK_FRAMES)
+    pairs = spread_pairs(root, INT8_CHECK_SPLIT, INT8_CHECK_FRAMES)
+    for _, label_path in pairs:
+        try:
+            read_label(label_path, classes)
+        except SegnetError as exc:
+            raise DataMismatch(f"{source}: its data does not match its classes: {exc}") from None
+    return root, classes, pairs
 
 
 def _split_miou(source: str, classes, pairs: list, irs: list[tuple[Path, str]]) -> list[float]:
     """mIoU (points) of each (IR, amp) over ``pairs``, run as ``segnet evaluate`` runs it
     (Predictor, one confusion matrix over all frames, void ignored)."""
-    from segnet.core.metrics import SegmentationMetrics
-    from segnet.data.camvid import read_pair
-    from segnet.inference.predictor import Predictor
-
-    predictors = [Predictor(load_exported(ir), source, device="cpu", amp=amp, backend="openvino") for ir, amp in irs]
+    predictors = []
+    for ir, amp in irs:
+        exported = load_exported(ir)
+        predictors.append(Predictor(ModelCard.from_checkpoint(exported, source),
+                                    exported_runtime(exported, "openvino", "cpu", amp, source), source=source))
     metrics = [SegmentationMetrics(classes.num_classes, classes.void_id) for _ in irs]
     for image_path, label_path in pairs:
         image, label = read_pair(image_path, label_path, classes)

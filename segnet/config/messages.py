@@ -1,6 +1,6 @@
 """Config mistakes as one helpful line: the valid keys, the YAML line, the section a value needs.
 
-Used by segnet.config; kept apart so that the schema file stays a readable list of fields.
+Used by segnet.config.load; kept apart so that the schema file stays a readable list of fields.
 """
 
 from __future__ import annotations

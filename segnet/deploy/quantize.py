@@ -1,30 +1,20 @@
-"""INT8 for OpenVINO: NNCF post-training quantization of a model made fit for it first.
+"""INT8 for OpenVINO: NNCF post-training quantization of a network made fit for it first.
 
-Two things broke FC-DenseNet INT8 (bundled model: test mIoU 46.6 -> 6.4), both fixed on a copy
-of the network before export, without changing its function (docs/results/inference.md, INT8):
+Per-tensor INT8 needs each quantized tensor's values on one scale, and an FC-DenseNet's
+concatenated stacks are not: a dense block's BatchNorms renormalise the whole stack, so early
+maps stay ~0.02-0.5 beside later ones reaching +-20, and one range for a Concat wipes the small
+maps out. Two changes that keep the network's function fix it (measurements in
+docs/results/inference.md, "INT8"):
 
-1. Maps of very different scales in one concatenated stack. In a dense block every layer's BN
-   renormalises the whole stack, so training leaves the first conv's outputs with a standard
-   deviation of 0.02-0.5 beside later maps reaching +-20 (their BNs multiply them back by up to
-   50). NNCF quantizes a stack per tensor, with one range for all inputs of a Concat (OpenVINO
-   concatenates INT8 tensors without requantizing): a step of 20/127 wipes the small maps out.
-   With every FakeQuantize evaluated in float32 (no INT8 kernel involved) the labels agreed
-   with float32 on 15 % of val pixels. ``equalize_ranges`` rescales every channel a conv
-   produces to a range of ~1 (its weight and bias rows x k) and undoes it in every consumer
-   (BN: weight / k, running_mean x k, exact; a conv's input weights / k): 97 % agreement.
-   (The ranges after BN -> ReLU, where a conv's input is quantized, were never the problem:
-   within 12x of each other in every layer, and equalising them too changed val mIoU < 0.1.)
-2. ``center_crop``'s negative ``F.pad`` becomes a Pad with negative pads, and OpenVINO's CPU
-   plugin (2026.4, AVX2) computes wrong values where that crop feeds INT8 convolutions (the same
-   IR: 97 % agreement with FakeQuantize evaluated in float32, 48 % on the INT8 kernels). The
-   export crops with a slice instead (``SlicingTransitionUp``).
+1. ``equalize_ranges`` scales every channel a conv produces to a range of ~1 (its weight and bias
+   rows x k) and undoes it in every consumer (BN: weight / k, running_mean x k; a conv's input
+   weights / k).
+2. ``SlicingTransitionUp`` crops with a slice: ``center_crop``'s negative ``F.pad`` exports as a
+   Pad with negative pads, which OpenVINO's CPU plugin computes wrongly before INT8 convolutions.
 
-Two quantizers are left out (each chosen on CamVid val, bundled model, after 1 and 2): the BN
-scale-shift's input (a Multiply), so the stacks stay float32 and only the convs' inputs are
-INT8 (agreement 97.3 -> 97.7 %); and the first conv, whose outputs reach every stack down to
-the classifier (97.7 -> 99.3 %, val mIoU 55.17 -> 55.39 against 55.42 in float32; it does
-0.7 % of FC-DenseNet56's multiply-adds).
-Other architectures get NNCF's default post-training quantization, unchecked.
+Two quantizers stay out, each chosen on CamVid val: the BN scale-shift's input (a Multiply), so
+the stacks stay float32 and only the convs' inputs are INT8; and the first conv, whose outputs
+reach every stack down to the classifier. Other architectures get NNCF's default quantization.
 """
 
 from __future__ import annotations
@@ -34,15 +24,18 @@ from collections.abc import Iterable
 import torch
 import torch.nn as nn
 
+from segnet.errors import SegnetError
+from segnet.models.blocks import DenseLayer
+from segnet.models.fc_densenet import FCDenseNet
 
-def prepare_for_int8(model: nn.Module, frames: list) -> nn.Module:
-    """``model`` (eval mode, changed in place) ready for export and per-tensor INT8: an FCDenseNet
-    range-equalised on ``frames`` (network inputs) and cropping by slices; others unchanged."""
-    from segnet.models.fc_densenet import FCDenseNet
 
-    if isinstance(model, FCDenseNet):
-        crop_by_slicing(equalize_ranges(model.eval(), frames))
-    return model
+def prepare_for_int8(model: nn.Module, frames: list) -> tuple[nn.Module, bool]:
+    """``model`` (eval mode, changed in place) ready for export and per-tensor INT8, and whether it
+    was changed: an FCDenseNet range-equalised on ``frames`` (network inputs) and cropping by
+    slices; others unchanged."""
+    if not isinstance(model, FCDenseNet):
+        return model, False
+    return crop_by_slicing(equalize_ranges(model.eval(), frames)), True
 
 
 def quantize_openvino(model, frames: list, source: str, fc_densenet: bool):
@@ -50,8 +43,6 @@ def quantize_openvino(model, frames: list, source: str, fc_densenet: bool):
     per channel, activations per tensor), calibrated on ``frames``. An FC-DenseNet keeps its
     first conv and its BNs' inputs in float32 (the module docstring says why)."""
     import nncf
-
-    from segnet.errors import SegnetError
 
     ignored = None
     if fc_densenet:
@@ -75,8 +66,6 @@ def _numpy(frame):
 
 def stack_convs(model: nn.Module) -> list[nn.Module]:
     """Every conv whose output channels go into a stack, in forward order (hooks go on these)."""
-    from segnet.models.fc_densenet import FCDenseNet
-
     if not isinstance(model, FCDenseNet):
         raise TypeError(f"channel rescaling is written for FCDenseNet, got {type(model).__name__}")
     if any(not isinstance(layer.second, nn.Identity) for layer in _dense_layers(model)):
@@ -179,9 +168,7 @@ def _block(block: nn.Module, x: torch.Tensor, k: dict[nn.Module, torch.Tensor]) 
 class SlicingTransitionUp(nn.Module):
     """A TransitionUp whose centre crop is a slice, for export: the ONNX graph of
     ``center_crop``'s negative ``F.pad`` is a Pad with negative pads, and OpenVINO's CPU plugin
-    (2026.4, AVX2) computes wrong values when that crop feeds INT8 convolutions: keeping only the
-    up blocks' convolutions in INT8 took the bundled model's agreement with float32 from 97 % to
-    48 % (the same IR with its FakeQuantize ops evaluated in float32: 97 %). Same function: the
+    computes wrong values when that crop feeds INT8 convolutions (docs/results/inference.md). Same function: the
     transposed conv's 2n + 1 output is never smaller than the skip it is cropped to."""
 
     def __init__(self, up: nn.Module) -> None:
@@ -202,6 +189,4 @@ def crop_by_slicing(model: nn.Module) -> nn.Module:
 
 
 def _dense_layers(model: nn.Module) -> list[nn.Module]:
-    from segnet.models.blocks import DenseLayer
-
     return [m for m in model.modules() if isinstance(m, DenseLayer)]

@@ -1,8 +1,10 @@
 """Pictures of predictions: palette colouring, overlays, legends, side-by-side frames, confusion matrix.
 
 Colour maps keep the dataset's palette (CamVid's, so they compare with its label images).
-Overlays use ``overlay_palette``: bright, distinct colours, because several CamVid colours
-vanish when blended over a photo (Sky is grey, Pedestrian/Car/Fence are dark).
+Overlays use the dataset's colours too, except where one would vanish when blended over a photo
+(``overlay_scheme``): CamVid's classes get bright colours (its Sky is grey, Pedestrian/Car/Fence
+are dark), a black class is left untinted, a colour too close to another is replaced; the legend
+says which.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segnet.data.classes import DatasetClasses
+from segnet.data.classes import CAMVID, DatasetClasses
 
 # Overlay colours by class name (lower case): CamVid's classes, each bright and far from the others.
 OVERLAY_COLORS = {
@@ -22,6 +24,8 @@ OVERLAY_COLORS = {
     "fence": (190, 150, 90), "car": (30, 70, 255), "pedestrian": (255, 20, 60), "bicyclist": (160, 255, 60),
 }
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+_DARK = 60  # a colour whose brightest channel is below this only darkens a photo in an overlay
+_NEAR = 60  # RGB distance under which two overlay colours are hard to tell apart at half opacity
 
 
 def colorize(ids: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -38,16 +42,62 @@ def overlay(image: np.ndarray, color: np.ndarray, opacity: float = 0.5) -> np.nd
     return cv2.addWeighted(image, 1.0 - opacity, color, opacity, 0.0)
 
 
+def overlay_scheme(classes: DatasetClasses) -> tuple[np.ndarray, list[str], set[int]]:
+    """(overlay palette, legend names, ids left untinted) for ``classes``: each class in its own
+    colour, except where that colour would not show over a photo:
+
+    - CamVid's classes (its names and label-map colours, often grey or dark) get their bright
+      OVERLAY_COLORS, so CamVid's overlays are as before;
+    - the first near-black class (usually "background") is left untinted: black only darkens;
+    - another near-black class, or one too close to an earlier class's colour, gets a spare distinct
+      colour (its OVERLAY_COLORS entry when it has one).
+    The legend says how the last two are drawn. Rows past the classes (void) keep the dataset's colour.
+    """
+    out = np.array(classes.palette, dtype=np.uint8, copy=True)
+    names, untinted, shown = list(classes.names), set(), []
+    camvid = (classes.names, classes.colors) == (CAMVID.names, CAMVID.colors)
+    spare = _spare_colours()
+    for i, (name, colour) in enumerate(zip(classes.names, classes.colors)):
+        bright = OVERLAY_COLORS.get(name.lower())
+        if camvid:
+            out[i] = bright
+        elif max(colour) < _DARK and not untinted:
+            untinted.add(i)
+            names[i] = f"{name}: untinted"
+            continue
+        elif max(colour) < _DARK or any(_distance(colour, c) < _NEAR for c in shown):
+            out[i] = bright if bright and all(_distance(bright, c) >= _NEAR for c in shown) else \
+                max(spare, key=lambda c: min((_distance(c, u) for u in shown), default=0.0))
+            names[i] = f"{name} (recoloured)"
+        shown.append(tuple(int(v) for v in out[i]))
+    return out, names, untinted
+
+
 def overlay_palette(class_names: Sequence[str], palette: np.ndarray) -> np.ndarray:
-    """Palette for overlays: OVERLAY_COLORS for known names, matplotlib's tab20 for the others
-    (in class order), the dataset's own rows past the names (void)."""
+    """The overlay palette of classes named ``class_names`` coloured by ``palette`` (rows past the
+    names: void); see overlay_scheme."""
+    palette = np.asarray(palette, dtype=np.uint8)
+    colours = tuple(tuple(int(v) for v in row) for row in palette[: len(class_names)])
+    if len(set(colours)) < len(colours):  # colours that do not tell the classes apart: each an overlay colour
+        colours = tuple((0, 0, 0) if not i else (1, 1, i) for i in range(len(colours)))
+    classes = DatasetClasses(tuple(class_names), colours, len(class_names))
+    out = overlay_scheme(classes)[0]
+    out[len(class_names):] = palette[len(class_names):]
+    return out
+
+
+def _distance(a: Sequence[int], b: Sequence[int]) -> float:
+    return float(np.linalg.norm(np.subtract(a, b, dtype=np.float64)))
+
+
+def _spare_colours() -> list[tuple[int, ...]]:
+    """matplotlib's tab20, tab20b and tab20c: colours that show over photos; a recoloured class
+    gets the one farthest from the colours already drawn."""
     from matplotlib import colormaps
 
-    out = np.array(palette, dtype=np.uint8, copy=True)
-    spare = iter((np.array(colormaps["tab20"].colors) * 255 + 0.5).astype(np.uint8).tolist() * 13)
-    for i, name in enumerate(class_names[: len(out)]):
-        out[i] = OVERLAY_COLORS.get(name.lower()) or next(spare)
-    return out
+    rows = [*colormaps["tab20"].colors, *colormaps["tab20b"].colors, *colormaps["tab20c"].colors]
+    colours = [tuple(int(v * 255 + 0.5) for v in c) for c in rows]
+    return [c for c in colours if max(c) >= _DARK]
 
 
 def draw_legend(image: np.ndarray, class_names: Sequence[str], palette: np.ndarray) -> np.ndarray:
@@ -92,7 +142,7 @@ class Painter:
     def __init__(self, classes: DatasetClasses, opacity: float = 0.5):
         self.names = list(classes.names)
         self.palette = np.asarray(classes.palette, dtype=np.uint8)
-        self.overlay_palette = overlay_palette(self.names, self.palette)
+        self.overlay_palette, self.overlay_names, self.untinted = overlay_scheme(classes)
         self.opacity = opacity
 
     def color(self, ids: np.ndarray, legend: bool = False) -> np.ndarray:
@@ -103,7 +153,9 @@ class Painter:
     def overlay(self, image: np.ndarray, ids: np.ndarray, legend: bool = False) -> np.ndarray:
         """The ids in overlay colours blended over the RGB image (``opacity``: the colours' weight)."""
         out = overlay(image, colorize(ids, self.overlay_palette), self.opacity)
-        return draw_legend(out, self.names, self.overlay_palette) if legend else out
+        for i in self.untinted:  # the photo itself shows through
+            np.copyto(out, image, where=(ids == i)[..., None])
+        return draw_legend(out, self.overlay_names, self.overlay_palette) if legend else out
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-import cv2
-
+from segnet.data.images import IMAGE_SUFFIXES, readable_image
 from segnet.errors import SegnetError
-from segnet.inference.video import VIDEO_SUFFIXES, WRITER_CODECS, camera_index, check_video, describe_source, is_stream
+from segnet.jobs.video import VIDEO_SUFFIXES, WRITER_CODECS, camera_index, check_video, describe_source, is_stream
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MANIFEST = ".segnet-outputs"
 _GLOB_CHARS = set("*?[")
 
@@ -100,15 +98,27 @@ def _find(spec: str) -> list[Input]:
             raise SegnetError(f"no image or video matches {spec!r} (supported: {_supported()})")
         return items
     if path.is_dir():
-        files = _not_ours(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and _kind(p)))
+        files = _not_ours(_walk(path))
         if not files:
-            raise SegnetError(f"folder {path} holds no image or video ({_supported()}) other than segnet's outputs")
+            raise SegnetError(f"folder {path} holds no image or video ({_supported()}), in it or its subfolders, "
+                              "other than segnet's outputs")
         return [Input(p, _kind(p)) for p in files]
     if path.is_file():
         if _kind(path) is None:
             raise SegnetError(f"unsupported file type '{path.suffix or path.name}' for {path} (supported: {_supported()})")
         return [Input(path, _kind(path))]
     raise SegnetError(f"input not found: {spec}")
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Image and video files in ``folder`` and its subfolders, sorted; hidden files and folders
+    skipped, and the folders segnet wrote (a video's ``<name>_frames/``: its parent's manifest names it)."""
+    found = []
+    for parent, folders, names in os.walk(folder):
+        ours = written_by_segnet(Path(parent))
+        folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in ours)
+        found += [Path(parent) / n for n in sorted(names) if not n.startswith(".") and _kind(Path(n))]
+    return found
 
 
 def _named(items: list[Input]) -> list[Input]:
@@ -127,8 +137,9 @@ def _named(items: list[Input]) -> list[Input]:
 
 
 def collect_inputs(specs: Iterable[str], save_frames: bool = False) -> list[Input]:
-    """Files, folders (non-recursive, sorted), globs, cameras and URLs -> checked inputs with
-    output names; SegnetError on the first problem, before anything is written."""
+    """Files, folders (with their subfolders, sorted; outputs mirror the subfolders under --out),
+    globs, cameras and URLs -> checked inputs with output names; SegnetError on the first
+    problem, before anything is written."""
     found: list[Input] = []
     for spec in specs:
         found += _find(str(spec))
@@ -144,7 +155,7 @@ def collect_inputs(specs: Iterable[str], save_frames: bool = False) -> list[Inpu
     for item in unique:
         if item.kind != "image":
             check_video(item.source)
-        elif not item.path.stat().st_size or not cv2.haveImageReader(str(item.path)):
+        elif not item.path.stat().st_size or not readable_image(item.path):
             raise SegnetError(f"cannot decode {item.path}: not a readable image file")
     return unique
 

@@ -9,26 +9,14 @@ stopping on validation mIoU (patience 100), then fine-tuning on full frames at l
 
     cfg = load_config("configs/fc_densenet103.yaml", ["train.epochs=10", "data.scale=0.5"])
 
-Unknown keys, wrong types and impossible values raise one SegnetError naming the key.
+The fields and their defaults; segnet.config.load reads recipes into them, segnet.config.checks
+checks their values.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional
-
-import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from segnet import config_messages
-from segnet.config_checks import STAGES, validate_config
-from segnet.errors import SegnetError
-
-__all__ = ["STAGES", "TrainConfig", "config_from_dict", "load_config", "to_plain", "validate_config"]
-
 
 
 @dataclass
@@ -40,7 +28,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    root: Optional[str] = None  # None: segnet.paths.default_data_root()
+    root: Optional[str] = None  # None: segnet.core.paths.default_data_root()
     train_split: str = "train"
     val_split: str = "val"
     # Train (and validate) the network on frames resized by this factor; checkpoints record
@@ -144,72 +132,3 @@ class TrainConfig:
     )
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
-
-
-def _raise(exc: OmegaConfBaseException, source: str) -> None:
-    raise config_messages.from_omegaconf(exc, source, OmegaConf.structured(TrainConfig)) from None
-
-
-def _load_recipe(path: Path, seen: tuple = ()) -> DictConfig:
-    if not path.is_file():
-        raise SegnetError(f"config file not found: {path}")
-    if path.resolve() in seen:
-        raise SegnetError(f"{path}: 'base' recipes form a loop")
-    try:
-        raw = OmegaConf.load(path)
-    except yaml.YAMLError as exc:
-        raise config_messages.yaml_error(path, exc) from None
-    except Exception as exc:
-        raise SegnetError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, DictConfig):
-        raise SegnetError(f"{path}: a config must be a mapping of keys to values")
-    if not raw:  # not the 750-epoch defaults by accident
-        raise SegnetError(f"{path}: empty config (a recipe sets at least one key, e.g. 'base: fc_densenet56.yaml')")
-    config_messages.check_sections(raw, str(path), OmegaConf.structured(TrainConfig), override=False)
-    base = raw.get("base")
-    if base:
-        parent = _load_recipe((path.parent / str(base)), seen + (path.resolve(),))
-        raw = OmegaConf.merge(parent, raw)
-    return raw
-
-
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> DictConfig:
-    """Schema defaults <- recipe file (and its ``base`` chain) <- ``key=value`` overrides."""
-    cfg = OmegaConf.structured(TrainConfig)
-    source = "config"
-    try:
-        if path is not None:
-            path = Path(path)
-            source = str(path)
-            cfg = OmegaConf.merge(cfg, _load_recipe(path))
-            if cfg.name is None:
-                cfg.name = path.stem
-        if overrides:
-            bad = [o for o in overrides if "=" not in o]
-            if bad:
-                raise SegnetError(f"override '{bad[0]}' is not of the form key=value")
-            source = "override"
-            dotlist = OmegaConf.from_dotlist(list(overrides))
-            config_messages.check_sections(dotlist, source, cfg, override=True)
-            cfg = OmegaConf.merge(cfg, dotlist)
-    except OmegaConfBaseException as exc:
-        _raise(exc, source)
-    cfg.base = None  # already applied
-    if cfg.name is None:
-        cfg.name = "train"
-    validate_config(cfg)
-    return cfg
-
-
-def config_from_dict(d: dict) -> DictConfig:
-    """Rebuild a validated config from the plain dict stored in a checkpoint / config.yaml."""
-    try:
-        cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(d))
-    except OmegaConfBaseException as exc:
-        _raise(exc, "stored config")
-    validate_config(cfg)
-    return cfg
-
-
-def to_plain(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)

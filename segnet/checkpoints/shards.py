@@ -20,6 +20,7 @@ worst, unreferenced shards that the next save removes).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 from pathlib import Path
@@ -27,13 +28,26 @@ from typing import Any
 
 import torch
 
-from segnet.core.atomic import atomic_write
+from segnet.core.atomic import atomic_write, os_reason
 from segnet.errors import SegnetError
 
 INDEX_KEY = "segnet_sharded_checkpoint"  # value: format version
 _PLACEHOLDER = "__segnet_tensor__"
 # torch.save's zip layout adds a header and an entry per tensor; keep the files under the limit.
 _FILE_OVERHEAD, _PIECE_OVERHEAD = 8 * 1024, 512
+
+
+def write_torch_file(path: Path, obj: Any) -> None:
+    """``torch.save(obj)`` to ``path`` atomically; a failed write is one SegnetError naming the file
+    and the cause. Serialised in memory first: torch.save into a full disk reports only "unexpected
+    pos" from its zip writer, while a plain write raises the OSError whose errno says why."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        with atomic_write(path) as f:
+            f.write(buffer.getbuffer())
+    except OSError as exc:
+        raise SegnetError(f"cannot write {path}: {os_reason(exc)}") from None
 
 
 def shard_files(path: Path) -> list[Path]:
@@ -98,14 +112,17 @@ def save_sharded(path: str | os.PathLike, payload: dict[str, Any], shard_bytes: 
 
     token = secrets.token_hex(4)
     written, entries = [], []
-    for number, pieces in enumerate(shards):
-        shard = path.parent / f"{path.name}.{token}-{number:03d}.shard"
-        with atomic_write(shard) as f:
-            torch.save({"pieces": pieces}, f)
-        written.append(shard)
-        entries.append({"file": shard.name, "bytes": shard.stat().st_size, "sha256": _sha256(shard)})
-    with atomic_write(path) as f:
-        torch.save({INDEX_KEY: 1, "skeleton": skeleton, "tensors": layout, "shards": entries}, f)
+    try:
+        for number, pieces in enumerate(shards):
+            shard = path.parent / f"{path.name}.{token}-{number:03d}.shard"
+            write_torch_file(shard, {"pieces": pieces})
+            written.append(shard)
+            entries.append({"file": shard.name, "bytes": shard.stat().st_size, "sha256": _sha256(shard)})
+        write_torch_file(path, {INDEX_KEY: 1, "skeleton": skeleton, "tensors": layout, "shards": entries})
+    except BaseException:  # no index names this save's shards: they are only clutter (and disk)
+        for shard in written:
+            shard.unlink(missing_ok=True)
+        raise
     remove_unreferenced(path, {s.name for s in written})
     return written
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
-from segnet.core.atomic import atomic_write
-from segnet.core.shards import INDEX_KEY, load_sharded, remove_unreferenced, save_sharded
+from segnet.checkpoints.model_card import ModelCard
+from segnet.checkpoints.shards import INDEX_KEY, load_sharded, remove_unreferenced, save_sharded, write_torch_file
 from segnet.errors import SegnetError
+from segnet.models import create_model
 
 
 def model_fields(
@@ -39,10 +40,10 @@ def model_fields(
     classes=None,
     frame_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The fields every segnet checkpoint carries to rebuild and run its model (segnet.core.model_card;
+    """The fields every segnet checkpoint carries to rebuild and run its model (segnet.checkpoints.model_card;
     ``classes``: a segnet.data.classes.DatasetClasses, CamVid's by default; ``frame_size``: (h, w)
     of a training frame at input_scale)."""
-    from segnet.core.model_card import IDENTITY_NORMALIZATION, ModelCard
+    from segnet.checkpoints.model_card import IDENTITY_NORMALIZATION, ModelCard
     from segnet.data.classes import CAMVID
 
     card = ModelCard(model_name, dict(model_options or {}), classes or CAMVID, float(input_scale),
@@ -55,14 +56,14 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], shard_mb: 
     """Write ``payload`` atomically (see segnet.core.atomic): a crash leaves the old file or the new one.
 
     ``shard_mb``: write it as shard files of at most that many MiB plus a small index at ``path``
-    (segnet.core.shards); ``load_checkpoint`` reads either form.
+    (segnet.checkpoints.shards); ``load_checkpoint`` reads either form. A write that fails (a full
+    disk, a read-only folder) is a SegnetError naming the file and the cause; ``path`` is untouched.
     """
     path = Path(path)
     if shard_mb:
         save_sharded(path, payload, int(shard_mb * 2**20))
         return
-    with atomic_write(path) as f:
-        torch.save(payload, f)
+    write_torch_file(path, payload)
     remove_unreferenced(path, keep=set())  # shards of an earlier sharded save of this path
 
 
@@ -88,19 +89,27 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise SegnetError(
             f"{path} holds a bare state_dict ({len(ckpt)} tensors), not a segnet checkpoint: wrap it as "
             "{'model': state_dict, 'model_name': NAME, 'model_options': {...}} (optionally num_classes, "
-            "class_names, palette, input_scale, normalization), e.g. with segnet.core.checkpoint.model_fields"
+            "class_names, palette, input_scale, normalization), e.g. with segnet.checkpoints.checkpoint.model_fields"
         )
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_name" not in ckpt:
         raise SegnetError(f"{path} is not a segnet checkpoint (no 'model'/'model_name' entries)")
     return ckpt
 
 
+RUN_CHECKPOINTS = ("best.pt", "last.pt")  # what a run folder means, in order of preference
+
+
+def run_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint a run folder stands for: its best.pt, else its last.pt, else None."""
+    return next((folder / name for name in RUN_CHECKPOINTS if (folder / name).is_file()), None)
+
+
 def _folder_hint(folder: Path) -> str:
     """A run folder given where a checkpoint file belongs: name the file to use."""
-    for name in ("best.pt", "last.pt"):
-        if (folder / name).is_file():
-            return f"{folder} is a folder, not a checkpoint; its model is {folder / name}"
-    return f"{folder} is a folder, not a checkpoint (no best.pt or last.pt in it)"
+    found = run_checkpoint(folder)
+    if found is not None:
+        return f"{folder} is a folder, not a checkpoint; its model is {found}"
+    return f"{folder} is a folder, not a checkpoint (no {' or '.join(RUN_CHECKPOINTS)} in it)"
 
 
 def _is_onnx(path: Path) -> bool:
@@ -115,21 +124,23 @@ def _is_onnx(path: Path) -> bool:
 
 def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
     """Rebuild the network a checkpoint describes and load its weights (strictly)."""
-    from segnet.models import create_model
-
-    name, num_classes = ckpt["model_name"], int(ckpt.get("num_classes", 11))
-    options = dict(ckpt.get("model_options") or {})
+    card = ModelCard.from_checkpoint(ckpt, source)
     try:
-        model = create_model(name, num_classes=num_classes, **options)
+        model = create_model(card.model_name, num_classes=card.classes.num_classes, **card.model_options)
     except SegnetError as exc:
         raise SegnetError(f"{source}: {exc}") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    load_weights(model, ckpt["model"], f"{source}: weights do not fit {card.model_name} with "
+                                       f"{card.classes.num_classes} classes")
+    return model
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], refusal: str) -> None:
+    """``state`` into ``model`` strictly, float16 bundles cast up; weights of another network are
+    one SegnetError, ``refusal`` followed by the first mismatch (PyTorch lists every key)."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
-        raise SegnetError(
-            f"{source}: weights do not fit {name} with {num_classes} classes ({detail[:200]})"
-        ) from None
-    return model
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+        raise SegnetError(f"{refusal} ({detail[:200]})") from None

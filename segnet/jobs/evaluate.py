@@ -1,6 +1,6 @@
 """Per-class IoU, mIoU and accuracies of a checkpoint on a dataset split (CamVid, or any folder with a classes.yaml).
 
-Outputs (all or nothing, see segnet.inference.staging): ``metrics.json``, ``per_class_iou.csv``
+Outputs (all or nothing, see segnet.jobs.staging): ``metrics.json``, ``per_class_iou.csv``
 and ``confusion_matrix.png`` (row-normalised). Both protocols ignore void pixels and sum
 intersections and unions over the whole split before dividing, as both papers' code did.
 
@@ -28,16 +28,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from segnet.core.choices import BN_MODES, PROTOCOLS
+from segnet.core.metrics import SegmentationMetrics
 from segnet.data.camvid import find_pairs, read_pair
 from segnet.data.classes import DatasetClasses, load_classes
-from segnet.core.forward import BN_MODES, use_batch_statistics
-from segnet.core.metrics import SegmentationMetrics
-from segnet.inference.predictor import Predictor
-from segnet.inference.staging import Staging
-from segnet.inference.visualize import confusion_matrix_figure
+from segnet.deploy.loading import load_predictor
 from segnet.errors import SegnetError
-
-PROTOCOLS = ("standard", "paper")
+from segnet.inference.forward import use_batch_statistics
+from segnet.inference.predictor import Predictor
+from segnet.jobs.staging import Staging
+from segnet.jobs.visualize import confusion_matrix_figure
 
 
 def paper_protocol(model_name: str) -> dict[str, Any]:
@@ -75,8 +75,8 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
     if bn == "running" and running_predictor is not None:
         predictor = running_predictor()
     else:  # batch statistics need the module tree as trained: no folded/buffered inference path
-        predictor = Predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"),
-                              backend=backend if bn == "running" else "torch", rescale=rescale)
+        predictor = load_predictor(ckpt, source, device=device, amp=amp, tta=tta, fused=(bn == "running"),
+                                   backend=backend if bn == "running" else "torch", rescale=rescale)
     if bn == "batch":
         use_batch_statistics(predictor.model)
     pairs = find_pairs(data_root, split)
