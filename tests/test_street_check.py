@@ -1,13 +1,8 @@
-"""tools/street_check.py: each change alters what it says and nothing else."""
-
-import importlib.util
-from pathlib import Path
+"""segnet.bench.street (tools/street_check.py): each change alters what it says and nothing else."""
 
 import numpy as np
 
-spec = importlib.util.spec_from_file_location("street_check", Path(__file__).parent.parent / "tools" / "street_check.py")
-street_check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(street_check)
+from segnet.bench import street
 
 
 def test_blue_sky_repaints_only_sky_pixels_blue():
@@ -15,7 +10,7 @@ def test_blue_sky_repaints_only_sky_pixels_blue():
     image = np.full((40, 60, 3), 128, np.uint8)
     label = np.full((40, 60), 1, np.uint8)
     label[:15] = 0  # sky on top
-    out = street_check.blue_sky(image, label, 0, rng)
+    out = street.blue_sky(image, label, 0, rng)
     assert np.array_equal(out[15:], image[15:])
     sky = out[:15].reshape(-1, 3).astype(int)
     assert (sky[:, 2] > sky[:, 0] + 30).all()  # blue dominates red everywhere in the sky
@@ -25,7 +20,7 @@ def test_photometric_changes_keep_shape_and_dtype():
     image = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
     label = np.zeros((32, 48), np.uint8)
     resized = {"hd_camera": (64, 96, 3), "dashcam_1080p": (1080, 1920, 3), "webcam": (240, 320, 3)}
-    for name, change in street_check.CHANGES.items():
+    for name, change in street.CHANGES.items():
         out = change(image, label, 0, np.random.default_rng(0))
         if name == "dashcam_1080p":  # a 16:9 crop: the labels come cropped alike
             out, cropped = out
@@ -37,5 +32,5 @@ def test_photometric_changes_keep_shape_and_dtype():
 def test_hd_camera_keeps_the_scene_at_twice_the_size():
     image = np.zeros((20, 30, 3), np.uint8)
     image[5:10, 10:20] = 200
-    out = street_check.hd_camera(image)
+    out = street.hd_camera(image)
     assert out.shape == (40, 60, 3) and out[14:16, 25:35].min() > 150 and out[:6].max() < 30

@@ -1,4 +1,4 @@
-"""Encoders compared on CamVid at one budget (issue #15): train, measure, tabulate, plot.
+"""Encoders compared on CamVid at one budget: train, measure, tabulate, plot.
 
     python tools/encoder_study.py run --minutes 60 [--cores 0 1] [--seeds-for dsnet50=0,1 ...]
     python tools/encoder_study.py run --epochs 30 --out docs/results/encoders/epochs
@@ -12,9 +12,9 @@ the same conditions. Run folders live in --runs (default runs/encoder_study/<bud
 - train: ``segnet train --config configs/study/encoders.yaml model.name=... max_minutes=M``; a run
   with a last.pt continues with ``segnet train --resume RUN max_minutes=<what is left>``. Its wall
   time, CPU time (user + system) and peak RSS come from wait4 and add up in study.json.
-- measure: a second pinned child (``encoder_study.py measure RUN``) scores best.pt on test (the
-  Python API, default CPU backend), counts parameters and GFLOPs (torch's FlopCounterMode, as
-  ``segnet bench models``), times ``Model.predict`` on a 360x480 frame -> result.json.
+- measure: a second pinned child (``encoder_study.py measure RUN``) runs
+  ``segnet.bench.study.measure_run``: test scores of best.pt, parameters, GFLOPs, the peak memory
+  of one training step, the time to predict a 360x480 frame on the default runtime -> result.json.
 - report (tools/encoder_study_report.py): summary.csv (one row per model and seed),
   <model>-seed<k>.csv (each run's metrics.csv), miou_vs_cpu_hours.png, the markdown table.
 
@@ -26,21 +26,22 @@ safe point (exit 130).
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
 import queue
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from encoder_study_report import TABLE_START, TABLE_END, fill_table, markdown_table, read_summary, report
+import encoder_study_report as results
+
+from segnet.core.atomic import atomic_write
+from segnet.core.paths import default_data_root
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "configs" / "study" / "encoders.yaml"
@@ -89,21 +90,9 @@ def plan(args) -> list[tuple[str, int]]:
     return [(m, s) for m in args.models for s in seeds[m]]
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def metric_rows(run: Path) -> list[dict]:
-    if not (run / "metrics.csv").is_file():
-        return []
-    with open(run / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
 
 
 def test_subset(root: Path, frames: int, runs: Path) -> Path:
@@ -151,7 +140,7 @@ def run_child(cmd: list[str], core: int, log: Path, env: dict | None = None) -> 
 
 def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dict) -> bool:
     """Train (or continue) one run until its budget is spent; True when it is."""
-    ledger = read_json(run / "study.json")
+    ledger = results.read_json(run / "study.json")
     if ledger.get("train_done"):
         return True
     resumable = (run / "last.pt").is_file()
@@ -165,16 +154,17 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
     if resumable:
         cmd = segnet + ["--resume", str(run)]
         if args.minutes:
-            rows = metric_rows(run)
-            used = max(ledger["train_wall_s"], sum(float(r["epoch_seconds"] or 0) for r in rows))
-            left = args.minutes * 60 - used
+            # The budget is CPU time (user + system of the training processes, from wait4): a run
+            # trains whole epochs until it has had at least that much, whatever else the machine ran.
+            rows = results.metric_rows(run)
+            left = args.minutes * 60 - ledger["train_cpu_s"]
             last_epoch = float(rows[-1]["epoch_seconds"] or 0) if rows else 0.0
-            if rows and left < max(last_epoch, 1.0):  # another epoch would not fit: the trainer's own rule
+            if rows and left <= 0:
                 ledger["train_done"] = True
                 write_json(run / "study.json", ledger)
                 return True
-            # no epoch finished yet: the first one always runs (as in a fresh run), then the budget stops it
-            cmd.append(f"max_minutes={max(left / 60, 0.01):.4f}")
+            # room for one more whole epoch at least (the trainer stops when the next would not fit)
+            cmd.append(f"max_minutes={max(left, 1.05 * last_epoch, 0.6) / 60:.4f}")
     else:
         name, options = MODELS[model]
         cmd = segnet + ["--config", str(args.recipe), f"model.name={name}", f"seed={seed}", f"run_dir={run}",
@@ -188,11 +178,12 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
     code, wall, cpu, rss = run_child(cmd, core, run / "study.log")
     ledger.update(train_wall_s=ledger["train_wall_s"] + wall, train_cpu_s=ledger["train_cpu_s"] + cpu,
                   peak_rss_mib=max(ledger["peak_rss_mib"], rss), invocations=ledger["invocations"] + 1,
-                  train_done=code == 0, core=core)
+                  train_done=code == 0 and not (args.minutes and ledger["train_cpu_s"] + cpu < args.minutes * 60),
+                  core=core)
     write_json(run / "study.json", ledger)
     if code not in (0, 130):
         raise RuntimeError(f"segnet train exited with {code} (log: {run / 'study.log'})")
-    return code == 0
+    return ledger["train_done"]
 
 
 def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list) -> None:
@@ -202,7 +193,9 @@ def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list)
         except queue.Empty:
             return
         try:
-            if not train_run(model, seed, run, core, args, conditions) or _stop.is_set():
+            while not train_run(model, seed, run, core, args, conditions) and not _stop.is_set():
+                pass  # a CPU budget not yet spent: the run continues from its last.pt
+            if _stop.is_set():
                 continue
             print(f"[core {core}] {model} seed {seed}: measuring", flush=True)
             cmd = [sys.executable, str(Path(__file__).resolve()), "measure", str(run), "--data-root",
@@ -215,7 +208,7 @@ def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list)
                 raise RuntimeError(f"measure exited with {code} (log: {run / 'study.log'})")
             if code == 0:
                 print(f"[core {core}] {model} seed {seed}: done", flush=True)
-        except Exception as exc:  # one failed run must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one failed run must not stop the others
             failures.append(f"{model} seed {seed}: {exc}")
             print(f"[core {core}] {model} seed {seed}: FAILED: {exc}", flush=True)
 
@@ -228,7 +221,7 @@ def _forward_stop(signum, frame) -> None:
 
 def cmd_run(args) -> int:
     if not args.minutes and not args.epochs:
-        fail("give a budget: --minutes M (equal wall-clock) and/or --epochs E (equal epochs)")
+        fail("give a budget: --minutes M (equal CPU time) and/or --epochs E (equal epochs)")
     if not args.recipe.is_file():
         fail(f"recipe not found: {args.recipe}")
     if not (args.data_root / "test").is_dir():
@@ -241,13 +234,13 @@ def cmd_run(args) -> int:
     recipe = args.recipe.relative_to(REPO) if args.recipe.is_relative_to(REPO) else args.recipe
     conditions = {"budget": budget, "recipe": str(recipe), "overrides": list(args.set),
                   "recipe_sha256": hashlib.sha256(args.recipe.read_bytes()).hexdigest()[:16]}
-    summary = {(r["model"], int(r["seed"])): r for r in read_summary(args.out)}
+    summary = {(r["model"], int(r["seed"])): r for r in results.read_summary(args.out)}
     if any(r["budget"] != budget for r in summary.values()):
         fail(f"{args.out / 'summary.csv'} holds runs of another budget; pass --out for the {budget} study")
     jobs: queue.Queue = queue.Queue()
     for model, seed in plan(args):
         run = args.runs / f"{model}-seed{seed}"
-        stored = read_json(run / "study.json").get("conditions")
+        stored = results.read_json(run / "study.json").get("conditions")
         if stored and stored != conditions:
             fail(f"{run} was trained under {stored}, not {conditions}: pass another --runs")
         if (run / "result.json").is_file() or (model, seed) in summary:
@@ -266,91 +259,39 @@ def cmd_run(args) -> int:
     if _stop.is_set():
         print("encoder_study: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    report(args.runs, args.out, list(MODELS))
+    results.report(args.runs, args.out, list(MODELS))
     for line in failures:
         print(f"encoder_study: failed: {line}", file=sys.stderr)
     return 1 if failures else 0
 
 
 # ---------------------------------------------------------------------------------- measuring
-def _gflops(net, size) -> float:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.randn(1, 3, *size))
-    return counter.get_total_flops() / 1e9
-
-
 def cmd_measure(args) -> int:
     """One trained run -> result.json (run pinned, in its own process: see run_child)."""
-    import torch
-    import yaml
+    from segnet.bench.study import measure_run  # torch and the networks load in this child only
 
-    import segnet
-    from segnet.bench.predict import time_calls
-    from segnet.bench.train_step import run_in_subprocess
-    from segnet.core.device import cpu_description
-    from segnet.data.camvid import find_pairs, read_image
-    from segnet.models import create_model
-
-    torch.set_num_threads(1)
-    run = args.run
-    ledger, rows = read_json(run / "study.json"), metric_rows(run)
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    model = segnet.load_model(run / "best.pt", device="cpu")
-    card = model.card
-    # one training step of this run's recipe in a fresh process (as `segnet bench models`): peak
-    # RSS above the process's size before the step, without the libraries' own footprint
-    crop = cfg["train"]["crop_size"]
-    scaled = (round(360 * card.input_scale), round(480 * card.input_scale))
-    step = run_in_subprocess(dict(config=str(run / "config.yaml"), overrides=[], variant="default", repeats=2,
-                                  batch=cfg["train"]["batch_size"], size=[crop, crop] if crop else list(scaled),
-                                  device="cpu", threads=1))
-    # the model's own accuracy (float32 torch); the timing below runs the default backend, which may
-    # be INT8 (segnet.inference.int8_check), whose mIoU would be a property of the quantizer
-    scores = segnet.evaluate(segnet.load_model(run / "best.pt", device="cpu", amp="off", backend="torch"),
-                             args.data_root, split="test")
-    net = create_model(card.model_name, card.classes.num_classes, **card.model_options).eval()
-    frame = read_image(find_pairs(args.data_root, "test")[0][0])
-    wall, cpu = time_calls(lambda: model.predict(frame), args.frames)  # median wall, mean CPU s per frame
-    cpu_h = ledger["train_cpu_s"] / 3600
-    result = {
-        "model": ledger["model"], "seed": ledger["seed"], "network": card.model_name,
-        "budget": ledger["conditions"]["budget"], "epochs": len(rows), "steps": int(rows[-1]["step"]),
-        "train_wall_min": ledger["train_wall_s"] / 60, "train_cpu_h": cpu_h,
-        "train_img_s": statistics.median(float(r["images_per_s"]) for r in rows if r["images_per_s"]),
-        "peak_rss_mib": ledger["peak_rss_mib"], "step_peak_mib": step["peak_step_mib"],
-        "best_val_miou": max(float(r["val_miou"]) for r in rows if r["val_miou"]),
-        "test_miou": scores.miou, "test_frames": scores.num_images,
-        "params_m": sum(p.numel() for p in net.parameters() if p.requires_grad) / 1e6,
-        "gflops_360x480": _gflops(net, (360, 480)), "gflops_input": _gflops(net, scaled),
-        "infer_backend": f"{model.backend} {model.precision}", "infer_s_frame": wall, "infer_cpu_s_frame": cpu,
-        "miou_per_cpu_h": scores.miou / cpu_h if cpu_h > 0 else float("nan"),
-        "threads": torch.get_num_threads(), "machine": f"{cpu_description()}, load {os.getloadavg()[0]:.2f}",
-        **{f"iou_{c}": v for c, v in scores.per_class_iou.items()},
-    }
-    write_json(run / "result.json", result)
+    measured = measure_run(args.run, args.data_root, args.frames)
+    write_json(args.run / "result.json", results.result_row(args.run, measured))
     return 0
 
 
 def cmd_report(args) -> int:
-    if not report(args.runs, args.out, list(MODELS)):
+    if not results.report(args.runs, args.out, list(MODELS)):
         fail(f"no finished runs (result.json) in {args.runs} and no summary.csv in {args.out}")
     return 0
 
 
 def cmd_table(args) -> int:
-    rows = read_summary(args.out)
+    rows = results.read_summary(args.out)
     if not rows:
         fail(f"no summary.csv in {args.out}: run the study first")
-    table = markdown_table(rows)
+    table = results.markdown_table(rows)
     if args.write is None:
         print(table)
         return 0
-    text = fill_table(args.write.read_text(), table)
+    text = results.fill_table(args.write.read_text(), table)
     if text is None:
-        fail(f"{args.write} has no {TABLE_START} ... {TABLE_END} block to fill")
+        fail(f"{args.write} has no {results.TABLE_START} ... {results.TABLE_END} block to fill")
     args.write.write_text(text)
     print(f"wrote the table into {args.write}")
     return 0
@@ -360,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train and measure every (model, seed) not done yet, then report")
-    p.add_argument("--minutes", type=float, default=None, help="equal wall-clock budget per run (max_minutes)")
+    p.add_argument("--minutes", type=float, default=None, help="equal CPU budget per run: whole epochs until at least M CPU-minutes")
     p.add_argument("--epochs", type=int, default=None, help="equal number of epochs per run (train.epochs)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every model")
@@ -387,12 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("table", help="the markdown table of summary.csv (printed, or written into a file)")
     p.add_argument("--out", type=Path, default=OUT)
-    p.add_argument("--write", type=Path, default=None, help=f"replace the {TABLE_START} block of this file")
+    p.add_argument("--write", type=Path, default=None, help=f"replace the {results.TABLE_START} block of this file")
     p.set_defaults(func=cmd_table)
     args = parser.parse_args(argv)
     if getattr(args, "data_root", None) is None and args.command == "run":
-        from segnet.paths import default_data_root
-
         args.data_root = default_data_root()
     if args.command == "run":  # children run in the repository: every path absolute
         args.data_root, args.recipe = args.data_root.resolve(), args.recipe.resolve()

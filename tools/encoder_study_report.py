@@ -1,5 +1,6 @@
-"""The encoder study's results (tools/encoder_study.py): summary.csv, the figure, the markdown table.
+"""The encoder study's results (tools/encoder_study.py): result.json, summary.csv, the figure, the table.
 
+    <run>/result.json       one run: its study.json ledger, metrics.csv and segnet.bench.study's measurements
     summary.csv             one row per (model, seed): COLUMNS, then iou_<class>
     <model>-seed<k>.csv     each run's metrics.csv (its run folder stays out of git)
     miou_vs_cpu_hours.png   test mIoU vs training CPU-hours and vs parameters, one point per model
@@ -20,6 +21,34 @@ COLUMNS = [
     "threads", "machine",
 ]
 TABLE_START, TABLE_END = "<!-- encoder-study:table -->", "<!-- /encoder-study:table -->"
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def metric_rows(run: Path) -> list[dict]:
+    """The rows of a run's metrics.csv, one per epoch (none before the first)."""
+    if not (run / "metrics.csv").is_file():
+        return []
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def result_row(run: Path, measured: dict) -> dict:
+    """A run's result.json: what training took (its study.json ledger and metrics.csv) beside what
+    segnet.bench.study.measure_run measured, in summary.csv's column order."""
+    ledger, rows = read_json(run / "study.json"), metric_rows(run)
+    cpu_h = ledger["train_cpu_s"] / 3600
+    trained = {
+        "model": ledger["model"], "seed": ledger["seed"], "budget": ledger["conditions"]["budget"],
+        "epochs": len(rows), "steps": int(rows[-1]["step"]), "train_wall_min": ledger["train_wall_s"] / 60,
+        "train_cpu_h": cpu_h, "train_img_s": statistics.median(float(r["images_per_s"]) for r in rows if r["images_per_s"]),
+        "peak_rss_mib": ledger["peak_rss_mib"], "best_val_miou": max(float(r["val_miou"]) for r in rows if r["val_miou"]),
+        "miou_per_cpu_h": measured["test_miou"] / cpu_h if cpu_h > 0 else float("nan"),
+    }
+    result = {**trained, **measured}
+    return {**{k: result[k] for k in COLUMNS}, **{k: v for k, v in measured.items() if k.startswith("iou_")}}
 
 
 def read_summary(out: Path) -> list[dict]:

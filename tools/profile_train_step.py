@@ -1,4 +1,4 @@
-"""Where a CPU training step of FC-DenseNet103 spends its time (docs/results/training.md, issue 14).
+"""Where a CPU training step of FC-DenseNet103 spends its time (docs/results/training.md).
 
     python tools/profile_train_step.py step --layout channels_last [--profile]   # segnet's step
     python tools/profile_train_step.py step --port                                # the plain port
@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+from functools import partial
 
 import torch
-import torch.nn as nn
+from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from segnet.core.device import cpu_description  # noqa: E402
+from segnet.core.device import cpu_description
 
 
 def step_time(args) -> None:
@@ -62,6 +60,15 @@ def step_time(args) -> None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
+def _seconds(fn, repeats: int = 3) -> float:
+    """Mean seconds of ``fn()`` over ``repeats`` calls after one warm-up call."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
 def conv_rates() -> None:
     for cin, hw in [(64, 224), (176, 112), (300, 56), (600, 14)]:
         for channels_last in (False, True):
@@ -74,14 +81,9 @@ def conv_rates() -> None:
             y = conv(x)
             g = torch.randn_like(y)
             torch.autograd.grad(y, (x, conv.weight), g, retain_graph=True)  # warm-up
-            rates = []
-            for fn in (lambda: conv(x), lambda: torch.autograd.grad(y, (x,), g, retain_graph=True),
-                       lambda: torch.autograd.grad(y, (conv.weight,), g, retain_graph=True)):  # fmt: skip
-                fn()
-                start = time.perf_counter()
-                for _ in range(3):
-                    fn()
-                rates.append(gflop / ((time.perf_counter() - start) / 3))
+            passes = (partial(conv, x), partial(torch.autograd.grad, y, (x,), g, retain_graph=True),
+                      partial(torch.autograd.grad, y, (conv.weight,), g, retain_graph=True))
+            rates = [gflop / _seconds(fn) for fn in passes]
             layout = "channels_last" if channels_last else "NCHW"
             print(f"{cin:>4} ch {hw:>3}x{hw:<3} {layout:<13} forward {rates[0]:5.0f}  grad input {rates[1]:5.0f}  "
                   f"grad weight {rates[2]:5.0f} GFLOP/s")

@@ -1,26 +1,7 @@
-"""Would the model still read a street that does not look like CamVid? A stand-in check.
+"""Would the model still read a street that does not look like CamVid? (segnet.bench.street)
 
-CamVid's skies are overcast grey and its camera is one camera in one city; the footage users run
-the bundled model on has blue skies, low sun, other white balance and blur. Without other
-labelled footage here, this tool changes CamVid test frames the way such footage differs and
-scores the model on each change against the unchanged labels:
-
-- ``blue_sky``: every Sky pixel (from the label) becomes a clear-sky gradient, deep blue at the top
-  to pale blue at the horizon, with a little noise;
-- ``sunny``: brighter, more contrast and saturation, warmer white balance;
-- ``dusk``: darker, lower contrast, bluer;
-- ``blur``: a 7-pixel motion blur;
-- ``hd_camera``: the frame at twice the resolution (960x720), as a higher-resolution or narrower-angle
-  camera sees the street: every object twice as many pixels across (the labels are compared after
-  the prediction is resized back);
-- ``dashcam_1080p``: a 16:9 camera at 1920x1080: the middle 270 rows of the frame (a 16:9 crop)
-  at four times the resolution, scored against the same crop of the labels;
-- ``webcam``: a 320x240 camera (two thirds of CamVid's 480x360);
-- ``jpeg``: heavy JPEG compression (quality 15), as streamed or dashcam footage;
-- ``night_noise``: darker with sensor noise (sigma 10 grey levels).
-
-Per change: mIoU over the frames, Sky recall (share of Sky pixels labelled Sky) and the share of Sky
-pixels labelled Building (the failure seen on other footage). Uses the public API only.
+Scores a model on CamVid frames changed as other footage differs (blue sky, sun, dusk, blur, other
+cameras, JPEG, night noise) against the unchanged labels: mIoU, Sky recall and Sky read as Building.
 
     python tools/street_check.py [--checkpoint PATH] [--frames 40] [--split val] [--rescale factor] [--json out.json]
 """
@@ -32,133 +13,29 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import segnet  # noqa: E402
-from segnet.core.metrics import SegmentationMetrics  # noqa: E402
-from segnet.data.camvid import read_pair  # noqa: E402
-
-
-def blue_sky(image: np.ndarray, label: np.ndarray, sky: int, rng: np.random.Generator) -> np.ndarray:
-    h, w = label.shape
-    t = np.linspace(0.0, 1.0, h)[:, None, None]
-    top, horizon = np.array([40, 110, 200.0]), np.array([170, 205, 235.0])
-    gradient = np.broadcast_to(top * (1 - t) + horizon * t, (h, w, 3)) + rng.normal(0, 3, (h, w, 3))
-    out = image.copy()
-    out[label == sky] = np.clip(gradient, 0, 255).astype(np.uint8)[label == sky]
-    return out
-
-
-def sunny(image: np.ndarray, *_) -> np.ndarray:
-    x = image.astype(np.float32)
-    x = (x - 128) * 1.25 + 128 + 25
-    x *= np.array([1.08, 1.0, 0.9], np.float32)  # warm white balance (RGB)
-    grey = x.mean(axis=2, keepdims=True)
-    return np.clip(grey + (x - grey) * 1.4, 0, 255).astype(np.uint8)
-
-
-def dusk(image: np.ndarray, *_) -> np.ndarray:
-    x = image.astype(np.float32)
-    x = (x - 128) * 0.8 + 128 - 45
-    return np.clip(x * np.array([0.85, 0.9, 1.1], np.float32), 0, 255).astype(np.uint8)
-
-
-def blur(image: np.ndarray, *_) -> np.ndarray:
-    kernel = np.zeros((7, 7), np.float32)
-    kernel[3, :] = 1 / 7
-    return cv2.filter2D(image, -1, kernel)
-
-
-def hd_camera(image: np.ndarray, *_) -> np.ndarray:
-    return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-
-
-def dashcam_1080p(image: np.ndarray, label: np.ndarray, *_) -> tuple[np.ndarray, np.ndarray]:
-    rows = image.shape[1] * 9 // 16
-    top = (image.shape[0] - rows) // 2
-    crop, crop_label = image[top:top + rows], label[top:top + rows]
-    return cv2.resize(crop, (1920, 1080), interpolation=cv2.INTER_CUBIC), crop_label
-
-
-def webcam(image: np.ndarray, *_) -> np.ndarray:
-    return cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA)
-
-
-def jpeg(image: np.ndarray, *_) -> np.ndarray:
-    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 15])
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
-
-
-def night_noise(image: np.ndarray, label: np.ndarray, sky: int, rng: np.random.Generator) -> np.ndarray:
-    x = image.astype(np.float32) * 0.55 + rng.normal(0, 10, image.shape)
-    return np.clip(x, 0, 255).astype(np.uint8)
-
-
-CHANGES = {"none": lambda image, *_: image, "blue_sky": blue_sky, "sunny": sunny, "dusk": dusk, "blur": blur,
-           "hd_camera": hd_camera, "dashcam_1080p": dashcam_1080p, "webcam": webcam, "jpeg": jpeg,
-           "night_noise": night_noise}
-
-
-def check(model, root: Path, frames: int, seed: int = 0, split: str = "test",
-          overlays: Path | None = None) -> dict[str, dict]:
-    names = model.classes.names
-    sky, building = names.index("Sky"), names.index("Building")
-    images = sorted((root / split).iterdir())[:: max(1, len(list((root / split).iterdir())) // frames)][:frames]
-    pairs = [read_pair(p, root / f"{split}annot" / p.with_suffix(".png").name) for p in images]
-    results = {}
-    for name, change in CHANGES.items():
-        rng = np.random.default_rng(seed)
-        metrics = SegmentationMetrics(len(names), ignore_index=len(names))
-        sky_total = sky_as_sky = sky_as_building = 0
-        for index, (image, label) in enumerate(pairs):
-            changed = change(image, label, sky, rng)
-            if isinstance(changed, tuple):  # a change that crops the frame crops its labels too
-                changed, label = changed
-            predicted = model.predict(changed)
-            if overlays is not None and index < 2:  # to look at, as a user would
-                overlays.mkdir(parents=True, exist_ok=True)
-                picture = model.overlay(changed, predicted, legend=True)
-                cv2.imwrite(str(overlays / f"{name}_{index}.jpg"), picture[..., ::-1])
-            if predicted.shape != label.shape:  # other resolutions: score at the labels' size
-                predicted = cv2.resize(predicted, label.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            metrics.update(torch.from_numpy(predicted.astype(np.int64))[None], torch.from_numpy(label.astype(np.int64))[None])
-            is_sky = label == sky
-            sky_total += int(is_sky.sum())
-            sky_as_sky += int((predicted[is_sky] == sky).sum())
-            sky_as_building += int((predicted[is_sky] == building).sum())
-        summary = metrics.compute()
-        results[name] = {
-            "miou": float(summary["miou"]) * 100,
-            "sky_recall": 100 * sky_as_sky / max(sky_total, 1),
-            "sky_as_building": 100 * sky_as_building / max(sky_total, 1),
-        }
-    return results
+import segnet
+from segnet.bench.street import format_table, street_check
+from segnet.core.choices import RESCALE
+from segnet.core.paths import default_data_root
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
-    parser.add_argument("--data-root", default=str(ROOT / "data" / "CamVid"))
+    parser.add_argument("--data-root", type=Path, default=None, help="CamVid (default: segnet's data root)")
     parser.add_argument("--frames", type=int, default=40, help="frames, spread over the split")
     parser.add_argument("--json", help="write the table as JSON here")
     parser.add_argument("--overlays", help="write overlays (with legend) of the first two frames of each change here")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="val: to choose between models (the test split stays for reporting)")
-    parser.add_argument("--rescale", default="auto", choices=["auto", "frame", "factor"],
+    parser.add_argument("--rescale", default="auto", choices=RESCALE,
                         help="how frames are resized for the network (segnet predict --rescale)")
     args = parser.parse_args()
     model = segnet.load_model(args.checkpoint, rescale=args.rescale)
-    results = check(model, Path(args.data_root), args.frames, split=args.split,
-                    overlays=Path(args.overlays) if args.overlays else None)
+    results = street_check(model, args.data_root or default_data_root(), args.frames, split=args.split,
+                           overlays=Path(args.overlays) if args.overlays else None)
     print(f"# {model.describe()}; {args.frames} CamVid {args.split} frames, each change scored against the original labels")
-    print(f"{'change':<14} {'mIoU':>6} {'Sky recall':>11} {'Sky->Building':>14}")
-    for name, r in results.items():
-        print(f"{name:<14} {r['miou']:>6.1f} {r['sky_recall']:>10.1f}% {r['sky_as_building']:>13.1f}%")
+    print("\n".join(format_table(results)))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -13,15 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segnet.core.atomic import atomic_write
 from segnet.bench.train_step import MIB, _sync
+from segnet.core.atomic import atomic_write
 from segnet.core.device import cpu_description
-from segnet.paths import REPO_ROOT
+from segnet.core.paths import REPO_ROOT
 
 DEFAULT_MODELS = ["fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_log_densenet103"]
 
@@ -45,13 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64], help="growth table depths")
 
 
-def _params(model: nn.Module) -> int:
+def trainable_parameters(model: nn.Module) -> int:
+    """The parameters the optimizer updates (frozen ones left out)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _gflops(model: nn.Module, size, device) -> float:
+def gflops(model: nn.Module, size: Sequence[int], device: str | torch.device = "cpu", in_channels: int = 3) -> float:
+    """GFLOPs of one eval-mode forward pass on a 1 x ``in_channels`` x H x W input (``size`` = (H, W)),
+    as torch's FlopCounterMode counts them; leaves ``model`` in eval mode."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.eval()(torch.randn(1, 3, *size, device=device))
+        model.eval()(torch.randn(1, in_channels, *size, device=device))
     return counter.get_total_flops() / 1e9
 
 
@@ -96,19 +100,33 @@ def growth_table(depths, growth_rate: int = 16, in_channels: int = 48, size: int
             connections = (
                 sum(len(js) for js in block.inputs) if kind == "log-dense" else depth * (depth + 1) // 2
             )
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                block.eval()(x)
-            block.train()
+            block_gflops = gflops(block, (size, size), in_channels=in_channels)
+            forward = block.train()
             rows.append(
                 {
                     "L": depth,
                     "block": kind,
                     "connections": connections,
-                    "gflops": counter.get_total_flops() / 1e9,
-                    "saved_mib": saved_bytes(lambda: torch.cat(block(x.requires_grad_()), 1)) / MIB,
+                    "gflops": block_gflops,
+                    "saved_mib": saved_bytes(lambda forward=forward: torch.cat(forward(x.requires_grad_()), 1)) / MIB,
                 }
             )
     return rows
+
+
+def _forward_figures(args: argparse.Namespace, name: str) -> tuple[float, float, float, float]:
+    """(parameters M, GFLOPs, eval frames/s, saved MiB) of a fresh ``name``; the model is freed on
+    return, before the training-step subprocesses start."""
+    from segnet.models import create_model
+
+    eval_size = tuple(args.eval_size)
+    model = create_model(name, 11).to(args.device)
+    params = trainable_parameters(model) / 1e6
+    giga = gflops(model, eval_size, args.device) if "flops" not in args.skip else float("nan")
+    fps = _eval_fps(model, eval_size, args.repeats, args.device) if "eval" not in args.skip else float("nan")
+    frame = torch.randn(1, 3, 64, 64, device=args.device)
+    saved = saved_bytes(lambda: model.train()(frame)) / MIB
+    return params, giga, fps, saved
 
 
 def _recipe(name: str, explicit: str | None) -> str | None:
@@ -135,7 +153,6 @@ def _variants(args: argparse.Namespace, name: str) -> list[tuple[str, list[str]]
 
 def run(args: argparse.Namespace) -> int:
     from segnet.bench.train_step import run_in_subprocess
-    from segnet.models import create_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -147,21 +164,17 @@ def run(args: argparse.Namespace) -> int:
         f"{'model':<22} {'variant':<17} {'params M':>8} {'GFLOPs':>7} {'step s':>7} {'img/s':>6} "
         f"{'x port':>6} {'peak GiB':>8} {'saved MiB':>9} {'eval fps':>8}"
     )
-    print(f"{'':<48} {'@%dx%d' % eval_size:>8} {'b%d@%dx%d' % (args.batch, *train_size):>14}")
+    print(f"{'':<48} {f'@{eval_size[0]}x{eval_size[1]}':>8} {f'b{args.batch}@{train_size[0]}x{train_size[1]}':>14}")
     records = []
     for name in args.models:
-        model = create_model(name, 11).to(args.device)
-        params = _params(model) / 1e6
-        gflops = _gflops(model, eval_size, args.device) if "flops" not in args.skip else float("nan")
-        fps = _eval_fps(model, eval_size, args.repeats, args.device) if "eval" not in args.skip else float("nan")
-        saved = saved_bytes(lambda: model.train()(torch.randn(1, 3, 64, 64, device=args.device))) / MIB
-        del model
+        params, giga, fps, saved = _forward_figures(args, name)
         rows = []
         for variant, overrides in ([] if "train" in args.skip else _variants(args, name)):
-            spec = dict(config=_recipe(name, args.config), overrides=overrides, variant=variant, batch=args.batch,
-                        size=train_size, repeats=args.repeats, device=args.device, threads=torch.get_num_threads())  # fmt: skip
+            spec = {"config": _recipe(name, args.config), "overrides": overrides, "variant": variant,
+                    "batch": args.batch, "size": train_size, "repeats": args.repeats, "device": args.device,
+                    "threads": torch.get_num_threads()}
             row = run_in_subprocess(spec)
-            row.update(variant=variant, default=variant == "default", params_m=params, gflops=gflops,
+            row.update(variant=variant, default=variant == "default", params_m=params, gflops=giga,
                        eval_fps=fps, machine=machine, device=args.device)  # fmt: skip
             rows.append(row)
         port = next((r for r in rows if r["variant"] == "port"), None)
@@ -169,13 +182,13 @@ def run(args: argparse.Namespace) -> int:
             row["speedup_vs_port"] = port["train_seconds_per_step"] / row["train_seconds_per_step"] if port else None
             peak = row["peak_rss_gib"] if row["peak_rss_gib"] is not None else row["peak_step_mib"] / 1024
             print(
-                f"{name:<22} {row['variant']:<17} {params:>8.2f} {gflops:>7.1f} {row['train_seconds_per_step']:>7.2f} "
+                f"{name:<22} {row['variant']:<17} {params:>8.2f} {giga:>7.1f} {row['train_seconds_per_step']:>7.2f} "
                 f"{row['train_images_per_s']:>6.2f} {row['speedup_vs_port'] or float('nan'):>6.2f} {peak:>8.2f} "
                 f"{saved:>9.0f} {fps:>8.2f}",
                 flush=True,
             )
         if not rows:
-            print(f"{name:<22} {'-':<17} {params:>8.2f} {gflops:>7.1f} {'':>7} {'':>6} {'':>6} {'':>8} {saved:>9.0f} {fps:>8.2f}")
+            print(f"{name:<22} {'-':<17} {params:>8.2f} {giga:>7.1f} {'':>7} {'':>6} {'':>6} {'':>8} {saved:>9.0f} {fps:>8.2f}")
         records += rows
     print("# saved MiB: autograd's saved activations for one 64x64 frame; peak GiB: the step's process peak RSS")
     if args.json:

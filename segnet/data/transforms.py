@@ -49,12 +49,26 @@ class MaskToLong(A.DualTransform):
         return ()
 
 
+def paint_sky(image: np.ndarray, sky: np.ndarray, zenith: Sequence[float], horizon: Sequence[float],
+              rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``image`` whose ``sky`` pixels (boolean HxW mask) are a clear sky: a vertical
+    gradient from the ``zenith`` RGB colour on the top row to ``horizon`` on the bottom row, plus
+    noise of sigma 3 grey levels so that it is not a flat fill no camera records."""
+    t = np.linspace(0.0, 1.0, image.shape[0], dtype=np.float32)[:, None, None]
+    rows = np.asarray(zenith, np.float32) * (1 - t) + np.asarray(horizon, np.float32) * t  # [H, 1, 3]
+    noise = rng.normal(0, 3, image.shape).astype(np.float32)
+    painted = np.clip(np.broadcast_to(rows, image.shape) + noise, 0, 255).astype(image.dtype)
+    out = image.copy()
+    out[sky] = painted[sky]
+    return out
+
+
 class RepaintSky(A.DualTransform):
     """Label-aware: the pixels labelled ``sky_id`` become a random clear-sky gradient.
 
     CamVid's skies are overcast grey, and no colour jitter turns them blue: a model trained on them
-    reads a blue sky as Building (tools/street_check.py). Each repaint draws a zenith colour from
-    blue hues, a paler horizon colour, and a little noise; the label map is untouched.
+    reads a blue sky as Building (segnet.bench.street). Each repaint draws a zenith colour from
+    blue hues, a paler horizon colour, and a little noise (``paint_sky``); the label map is untouched.
     """
 
     def __init__(self, sky_id: int, p: float = 0.3):
@@ -71,14 +85,7 @@ class RepaintSky(A.DualTransform):
     def apply(self, img, sky=None, zenith=None, horizon=None, noise_seed=0, **params):
         if sky is None or not sky.any():
             return img
-        height = img.shape[0]
-        t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-        rows = zenith * (1 - t) + horizon * t  # [H, 1, 3]
-        noise = np.random.default_rng(noise_seed).normal(0, 3, img.shape).astype(np.float32)
-        painted = np.clip(np.broadcast_to(rows, img.shape) + noise, 0, 255).astype(img.dtype)
-        out = img.copy()
-        out[sky] = painted[sky]
-        return out
+        return paint_sky(img, sky, zenith, horizon, np.random.default_rng(noise_seed))
 
     def apply_to_mask(self, mask, **params):
         return mask
