@@ -1,0 +1,41 @@
+"""``segnet serve``: the model as an HTTP service with a web page (segnet.service.app).
+
+    import segnet
+    segnet.serve(host="127.0.0.1", port=8000)              # blocks; SIGTERM/Ctrl-C drain and stop
+    app = segnet.service.create_app(segnet.load_model())   # an ASGI app for your own server
+"""
+
+from __future__ import annotations
+
+from segnet.service.settings import ServiceSettings
+
+__all__ = ["ServiceSettings", "create_app", "serve"]
+
+
+def create_app(model=None, settings: ServiceSettings | None = None, **kwargs):
+    """The ASGI application (segnet.service.app.create_app); with no arguments, the bundled model."""
+    from segnet.service.app import create_app as build
+
+    return build(model, settings, **kwargs)
+
+
+def serve(checkpoint=None, host: str = "127.0.0.1", port: int = 8000, backend: str = "auto", no_auth: bool = False,
+          model=None, log_level: str = "info", **settings) -> None:
+    """Serve ``model`` (or ``checkpoint``'s, default the bundled one) until SIGTERM or Ctrl-C.
+
+    A host other machines can reach needs ``token=...`` (or ``no_auth=True``, loudly warned);
+    other keyword arguments are ``ServiceSettings`` fields (max_upload_mb, max_queue, ...).
+    On SIGTERM the server stops accepting, finishes the requests in flight and returns.
+    """
+    import sys
+
+    import uvicorn
+
+    from segnet.service.settings import check_exposure
+
+    options = ServiceSettings(**settings)
+    warning = check_exposure(host, options.token, no_auth)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    app = create_app(model, options, checkpoint=checkpoint, backend=backend)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60)
