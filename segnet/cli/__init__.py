@@ -8,7 +8,7 @@ import os
 import sys
 
 # Each module defines add_parser(subparsers); its parser sets ``func(args) -> int``.
-_COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench"]
+_COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench", "serve"]
 INTERRUPTED = 130  # exit status of a run stopped by a signal (128 + SIGINT, as shells report it)
 
 

@@ -1,8 +1,9 @@
 """``segnet serve``: the model as an HTTP service with a web page (segnet.service.app).
 
     import segnet
-    segnet.serve(host="127.0.0.1", port=8000)              # blocks; SIGTERM/Ctrl-C drain and stop
-    app = segnet.service.create_app(segnet.load_model())   # an ASGI app for your own server
+    from segnet.service import create_app, serve
+    serve(host="127.0.0.1", port=8000)              # blocks; SIGTERM/Ctrl-C drain and stop
+    app = create_app(segnet.load_model())           # an ASGI app for your own uvicorn/gunicorn
 """
 
 from __future__ import annotations
