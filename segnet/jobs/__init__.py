@@ -1,0 +1,1 @@
+"""Jobs that turn results into documents (segnet.jobs.report: the self-contained evaluation report)."""
