@@ -28,9 +28,11 @@ def serve(checkpoint=None, host: str = "127.0.0.1", port: int = 8000, backend: s
     other keyword arguments are ``ServiceSettings`` fields (max_upload_mb, max_queue, ...).
     On SIGTERM the server stops accepting, finishes the requests in flight and returns.
     """
+    import os
     import sys
 
     import uvicorn
+    from PIL import Image
 
     from segnet.service.settings import check_exposure
 
@@ -38,5 +40,9 @@ def serve(checkpoint=None, host: str = "127.0.0.1", port: int = 8000, backend: s
     warning = check_exposure(host, options.token, no_auth)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    # The process is ours: the decoders' own limits (process-wide settings) drop to the service's, a
+    # second line behind the header check in segnet.service.uploads.
+    Image.MAX_IMAGE_PIXELS = options.max_pixels
+    os.environ.setdefault("CV_IO_MAX_IMAGE_PIXELS", str(options.max_pixels))
     app = create_app(model, options, checkpoint=checkpoint, backend=backend)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60)

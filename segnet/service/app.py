@@ -35,12 +35,10 @@ def create_app(model=None, settings: ServiceSettings | None = None, *, checkpoin
     """The service for ``model`` (a ``segnet.Model``; default: ``segnet.load_model(checkpoint,
     backend=backend)``) with ``settings`` (default: ``ServiceSettings()``: no token, loopback use)."""
     import segnet
-    from PIL import Image
 
     settings = settings or ServiceSettings()
     model = model if model is not None else segnet.load_model(checkpoint, backend=backend)
     model.predict(_warm_up_frame(model))  # builds the runtime now, not during the first request
-    Image.MAX_IMAGE_PIXELS = settings.max_pixels  # Pillow refuses larger headers as decompression bombs
     folder = UploadFolder(settings.upload_dir)
     batcher = MicroBatcher(model.predict, settings.batch_window_ms / 1000, settings.max_batch, settings.max_queue)
     videos = VideoJobs(batcher, model, folder.path, settings.max_pixels, settings.max_videos_running,

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 from python_multipart.exceptions import MultipartParseError
@@ -133,8 +134,10 @@ def decode_image(path: Path, max_pixels: int):
     from segnet.errors import SegnetError
 
     try:
-        with Image.open(path) as image:
-            width, height, kind = image.width, image.height, image.format
+        with warnings.catch_warnings():  # a size over Pillow's limit is answered below, not warned about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height, kind = image.width, image.height, image.format
     except Image.DecompressionBombError:
         raise ApiError(413, f"image has more pixels than this server's limit of {max_pixels}") from None
     except (UnidentifiedImageError, OSError, ValueError):
