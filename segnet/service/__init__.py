@@ -29,7 +29,9 @@ def serve(checkpoint=None, host: str = "127.0.0.1", port: int = 8000, backend: s
     On SIGTERM the server stops accepting, finishes the requests in flight and returns.
     """
     import os
+    import signal
     import sys
+    import threading
 
     import uvicorn
     from PIL import Image
@@ -45,4 +47,12 @@ def serve(checkpoint=None, host: str = "127.0.0.1", port: int = 8000, backend: s
     Image.MAX_IMAGE_PIXELS = options.max_pixels
     os.environ.setdefault("CV_IO_MAX_IMAGE_PIXELS", str(options.max_pixels))
     app = create_app(model, options, checkpoint=checkpoint, backend=backend)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60)
+    # uvicorn drains on SIGTERM, then raises the signal again for the handler that was there before
+    # it started: a no-op one makes a drained service return normally (exit status 0).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: None) if main_thread else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
