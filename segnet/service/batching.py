@@ -23,6 +23,27 @@ import numpy as np
 from segnet.service.errors import ApiError
 
 
+def batching_gain(predict_batch: Callable[..., list[np.ndarray]], frame: np.ndarray, max_batch: int,
+                  repeats: int = 1) -> float:
+    """Seconds per frame of single frames divided by that of one batch of ``max_batch``: above 1
+    the runtime gains from batching. Measured, not assumed: on CPUs some runtimes are slower per
+    frame in batches (OpenVINO INT8 and torch bf16 on the bundled model here)."""
+    if max_batch < 2:
+        return 1.0
+    frames = [frame] * max_batch
+    predict_batch(frames, batch_size=max_batch)  # first passes build each shape's kernels
+    predict_batch(frames[:1], batch_size=1)
+    single = batched = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict_batch(frames, batch_size=1)
+        single = min(single, time.perf_counter() - start)
+        start = time.perf_counter()
+        predict_batch(frames, batch_size=max_batch)
+        batched = min(batched, time.perf_counter() - start)
+    return single / batched
+
+
 class MicroBatcher:
     """``predict_batch(frames, batch_size)`` (a ``Model.predict``) behind a bounded queue.
 

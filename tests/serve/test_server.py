@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import httpx
 import numpy as np
-import pytest
 
 from tests.serve.conftest import REPO, ServerProcess
 
@@ -107,20 +106,38 @@ def test_overload_is_refused_quickly_with_retry_after(frame_path, tmp_path):
         assert server.stop() == 0
 
 
+def wait_until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def refuses_connections(url: str) -> bool:
+    try:
+        httpx.get(url + "/healthz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        pass
+    return False
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(frame_path, tmp_path):
     server = ServerProcess(tmp_dir=tmp_path)
     body, content_type = multipart("image", frame_path.read_bytes())
+    uploads = next(tmp_path.glob("segnet-serve-*"))
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(raw_request(server.port, body, content_type) + body[:1000])
-        time.sleep(0.5)  # the server has the headers: the request is in flight
+        wait_until(lambda: any(uploads.iterdir()))  # the handler is storing the upload: in flight
         server.process.terminate()
-        time.sleep(0.5)
-        with pytest.raises(httpx.ConnectError):  # no new connection is accepted while it drains
-            httpx.get(server.url + "/healthz", timeout=2)
+        wait_until(lambda: refuses_connections(server.url))  # no new connection while it drains
+        assert server.process.poll() is None
         sock.sendall(body[1000:])
         response = read_response(sock)
     assert response.startswith(b"HTTP/1.1 200") and b"image/png" in response
     assert server.process.wait(60) == 0
+    assert not uploads.exists()  # the private folder goes with the server
 
 
 def test_reachable_host_without_token_refuses_to_start():
