@@ -6,7 +6,8 @@ checkpoint and backend; the client sends the frames' own PNG files, as a user wo
 keep-alive connections, and receives label-map PNGs. Decoding, encoding and HTTP are therefore
 counted against the service. The direct loop is timed before and after the server runs, and its
 mean is the reference. One overload run (more clients than ``--max-queue``) shows that accepted
-requests keep a bounded latency and the rest are refused at once with 503.
+requests keep a bounded latency and the rest are refused at once with 503 (whose clients wait the
+Retry-After the server sends before they try again, as a polite client does).
 Figures are recorded in docs/results/serve.md.
 """
 
@@ -73,8 +74,9 @@ async def _load(url: str, files: list[bytes], clients: int, count: int) -> dict[
                 index, next_index = next_index, next_index + 1
                 began = time.perf_counter()
                 response = await client.post("/v1/segment", files={"image": files[index % len(files)]})
-                if response.status_code == 503:
+                if response.status_code == 503:  # a polite client waits as long as the server asks
                     refused += 1
+                    await asyncio.sleep(float(response.headers.get("retry-after", 1)))
                     continue
                 response.raise_for_status()
                 latencies.append(time.perf_counter() - began)
