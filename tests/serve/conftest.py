@@ -1,5 +1,6 @@
 """Fixtures for the service tests: the bundled model on torch (no OpenVINO conversion), a CamVid
-frame, and a real ``segnet serve`` process on 127.0.0.1 with a free port."""
+frame, a real ``segnet serve`` process on 127.0.0.1 with a free port, a small video clip and
+synthetic evaluation-report inputs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
+
+from segnet.jobs.report import frame_miou, worst_frame_names
 
 REPO = Path(__file__).resolve().parents[2]
 FRAME_NAME = "0001TP_008550.png"
@@ -87,3 +92,40 @@ def server(tmp_path_factory):
     process = ServerProcess(tmp_dir=tmp_path_factory.mktemp("serve"), token="test-token-123")
     yield process
     process.stop()
+
+
+def write_clip(path, frames=6, size=(96, 64)):
+    """A small MJPG .avi: sky-blue top half, a road-coloured band growing frame by frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for i in range(frames):
+        picture = np.zeros((size[1], size[0], 3), np.uint8)
+        picture[: size[1] // 2] = (235, 206, 135)  # a sky-blue top half (BGR)
+        picture[size[1] // 2:, : 10 + 10 * i] = (128, 64, 128)
+        writer.write(picture)
+    writer.release()
+    return path
+
+
+REPORT_NAMES = ["Sky", "Road", "Car"]
+REPORT_PALETTE = [[128, 128, 128], [128, 64, 128], [64, 0, 128], [0, 0, 0]]  # last row: void, ignored
+
+
+def synthetic_report_inputs(frames: int = 6, worst: int = 3) -> dict:
+    """render_report's arguments for random frames whose error rate grows with their index."""
+    rng = np.random.default_rng(0)
+    frame_mious, worst_frames, confusion = [], [], np.zeros((3, 3), np.int64)
+    for i in range(frames):
+        truth = rng.integers(0, 4, (36, 48)).astype(np.uint8)  # 3 = void
+        prediction = np.where(rng.random((36, 48)) < i / frames, rng.integers(0, 3, (36, 48)), truth).astype(np.uint8)
+        prediction[truth == 3] = 0
+        valid = truth < 3
+        frame = np.bincount(3 * truth[valid].astype(int) + prediction[valid], minlength=9).reshape(3, 3)
+        confusion += frame
+        frame_mious.append((f"frame_{i}", frame_miou(frame)))
+        worst_frames.append((f"frame_{i}", rng.integers(0, 256, (36, 48, 3), dtype=np.uint8), truth, prediction))
+    hits = np.diag(confusion)
+    ious = hits / (confusion.sum(0) + confusion.sum(1) - hits)
+    names = worst_frame_names(frame_mious, worst)
+    return dict(class_names=REPORT_NAMES, palette=REPORT_PALETTE, confusion=confusion,
+                per_class_iou=dict(zip(REPORT_NAMES, ious)), frame_mious=frame_mious, worst_frames=[w for w in worst_frames if w[0] in names],
+                metadata={"title": "fc_densenet56 on CamVid test", "mIoU": f"{100 * ious.mean():.1f}"})

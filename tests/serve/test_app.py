@@ -19,6 +19,7 @@ from PIL import Image
 
 import segnet
 from segnet.service import ServiceSettings, create_app
+from tests.serve.conftest import write_clip
 
 TOKEN = "s3cret-token"
 
@@ -155,17 +156,6 @@ def test_full_queue_answers_503_with_retry_after(model, frame_path, tmp_path):
     assert time.monotonic() - started < 30
     app.state.batcher.close()
     assert not list(tmp_path.glob("segnet-serve-*/*"))  # every upload removed
-
-
-def write_clip(path, frames=6, size=(96, 64)):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
-    for i in range(frames):
-        picture = np.zeros((size[1], size[0], 3), np.uint8)
-        picture[: size[1] // 2] = (235, 206, 135)  # a sky-blue top half (BGR)
-        picture[size[1] // 2:, : 10 + 10 * i] = (128, 64, 128)
-        writer.write(picture)
-    writer.release()
-    return path
 
 
 def wait_for_job(client, job_id, timeout=60):

@@ -19,8 +19,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from segnet.jobs.report import write_report_html
-from tests.serve.test_app import write_clip
-from tests.serve.test_report import synthetic_report_inputs
+from tests.serve.conftest import synthetic_report_inputs, write_clip
 
 WAIT_S = 90
 CHROMEDRIVER = "/usr/bin/chromedriver"

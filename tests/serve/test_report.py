@@ -8,29 +8,7 @@ import numpy as np
 import pytest
 
 from segnet.jobs.report import error_map, frame_miou, per_frame_miou, render_report, worst_frame_names, write_report_html
-
-NAMES = ["Sky", "Road", "Car"]
-PALETTE = [[128, 128, 128], [128, 64, 128], [64, 0, 128], [0, 0, 0]]  # last row: void, ignored
-
-
-def synthetic_report_inputs(frames: int = 6, worst: int = 3) -> dict:
-    rng = np.random.default_rng(0)
-    frame_mious, worst_frames, confusion = [], [], np.zeros((3, 3), np.int64)
-    for i in range(frames):
-        truth = rng.integers(0, 4, (36, 48)).astype(np.uint8)  # 3 = void
-        prediction = np.where(rng.random((36, 48)) < i / frames, rng.integers(0, 3, (36, 48)), truth).astype(np.uint8)
-        prediction[truth == 3] = 0
-        valid = truth < 3
-        frame = np.bincount(3 * truth[valid].astype(int) + prediction[valid], minlength=9).reshape(3, 3)
-        confusion += frame
-        frame_mious.append((f"frame_{i}", frame_miou(frame)))
-        worst_frames.append((f"frame_{i}", rng.integers(0, 256, (36, 48, 3), dtype=np.uint8), truth, prediction))
-    hits = np.diag(confusion)
-    ious = hits / (confusion.sum(0) + confusion.sum(1) - hits)
-    names = worst_frame_names(frame_mious, worst)
-    return dict(class_names=NAMES, palette=PALETTE, confusion=confusion, per_class_iou=dict(zip(NAMES, ious)),
-                frame_mious=frame_mious, worst_frames=[w for w in worst_frames if w[0] in names],
-                metadata={"title": "fc_densenet56 on CamVid test", "mIoU": f"{100 * ious.mean():.1f}"})
+from tests.serve.conftest import synthetic_report_inputs
 
 
 def test_frame_miou_counts_only_classes_present_in_truth_or_prediction():
