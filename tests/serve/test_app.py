@@ -201,3 +201,14 @@ def test_video_errors_and_expiry(model, tmp_path):
         gone = quick.get(f"/v1/videos/{job_id}/result")
         assert gone.status_code == 404 and "expire after 0 s" in gone.json()["error"]
     assert not list(tmp_path.glob("segnet-serve-*"))  # shutdown removed the private folder
+
+
+def test_cors_is_off_unless_an_origin_is_allowed(client, model, tmp_path):
+    preflight = {"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in client.options("/v1/segment", headers=preflight).headers
+    settings = ServiceSettings(cors_origins=("https://example.org",), max_batch=1, upload_dir=str(tmp_path))
+    with TestClient(create_app(model, settings)) as open_to_one:
+        allowed = open_to_one.options("/v1/segment", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://example.org"
+        other = open_to_one.get("/healthz", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
