@@ -63,7 +63,8 @@ def test_import_is_light_and_lists_the_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", segnet.__version__, "True"]  # configs and errors without torch (the CLI's start-up)
     public = [n for n in dir(segnet) if n != "__version__"]
-    assert sorted(importlib.import_module("segnet.api").__all__ + ["SegnetError"]) == public
+    service = ["create_app", "serve"]  # segnet.service, a layer above segnet.api
+    assert sorted(importlib.import_module("segnet.api").__all__ + ["SegnetError"] + service) == public
     assert all(getattr(segnet, name).__doc__ for name in public)  # every public name documented
     with pytest.raises(AttributeError):
         segnet.no_such_name

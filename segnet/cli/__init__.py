@@ -8,7 +8,7 @@ import os
 import sys
 
 # Each module defines add_parser(subparsers); its parser sets ``func(args) -> int``.
-_COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench"]
+_COMMANDS = ["data", "train", "evaluate", "predict", "export", "demo", "bench", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

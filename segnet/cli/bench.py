@@ -6,6 +6,7 @@ _BENCHES = {
     "models": "parameters, GFLOPs, training-step time and memory, eval frames/s per model",
     "predict": "inference frames/s at 360x480, float32 vs bfloat16",
     "loader": "CamVid train split through Dataset + DataLoader, frames/s",
+    "serve": "segnet serve requests/s and p50/p95/p99 at 1, 4, 16 clients vs a Model.predict loop",
 }
 
 
