@@ -15,6 +15,7 @@ import numpy as np
 from segnet.api.model import Model, load_model
 from segnet.errors import SegnetError
 from segnet.jobs.demo import DEMO_FPS
+from segnet.jobs.frame_scores import FrameScores
 from segnet.jobs.predict import OutputOptions
 
 
@@ -25,7 +26,12 @@ def _model(model: Model | str | os.PathLike | None) -> Model:
 @dataclass
 class EvaluationResult:
     """Scores of a model on one split (void pixels ignored). IoU values are fractions in [0, 1];
-    a class never seen nor predicted has IoU NaN."""
+    a class never seen nor predicted has IoU NaN.
+
+    ``frames`` (not in metrics.json): each frame's confusion matrix and mIoU (``frames.mious()``)
+    and the worst frames' pictures (``frames.worst()``, as many as ``evaluate(worst=N)`` asked for);
+    None for a result rebuilt from a metrics.json.
+    """
 
     miou: float
     per_class_iou: dict[str, float]
@@ -36,12 +42,19 @@ class EvaluationResult:
     split: str
     num_images: int
     report: dict[str, Any] = field(repr=False)  # everything, as metrics.json holds it
+    frames: FrameScores | None = field(default=None, repr=False, compare=False)
 
-    def save(self, folder: str | os.PathLike) -> list[Path]:
-        """Write metrics.json, per_class_iou.csv and confusion_matrix.png into ``folder`` (all or nothing)."""
+    def save(self, folder: str | os.PathLike, report: bool = False) -> list[Path]:
+        """Write metrics.json, per_class_iou.csv and confusion_matrix.png into ``folder``; with
+        ``report``, also report.html: one self-contained page (opens offline) with the per-class
+        IoU chart and table, the confusion matrix, the distribution of per-frame mIoU and the
+        worst frames (original | ground truth | prediction | errors). All or nothing; returns the paths."""
         from segnet.jobs.evaluate import write_report
 
-        return write_report(self.report, folder)
+        if report and self.frames is None:
+            raise SegnetError("report.html needs the per-frame scores of segnet.evaluate; "
+                              "this result was rebuilt from a metrics.json")
+        return write_report(self.report, folder, frames=self.frames if report else None, description=self.describe())
 
     def table(self) -> str:
         """The per-class IoU table ``segnet evaluate`` prints."""
@@ -59,36 +72,41 @@ class EvaluationResult:
                 f"input_scale {s['input_scale']:g}, rescale {s.get('rescale', 'factor')})")
 
     @classmethod
-    def from_report(cls, report: dict[str, Any]) -> EvaluationResult:
-        """The result of a metrics.json-shaped report (segnet.jobs.evaluate)."""
+    def from_report(cls, report: dict[str, Any], frames: FrameScores | None = None) -> EvaluationResult:
+        """The result of a metrics.json-shaped report (segnet.jobs.evaluate) and its per-frame scores."""
         return cls(
             miou=report["miou"], per_class_iou=dict(report["per_class_iou"]), pixel_accuracy=report["pixel_accuracy"],
             mean_class_accuracy=report["mean_class_accuracy"],
             confusion=np.asarray(report["confusion_matrix"], dtype=np.int64), class_names=list(report["class_names"]),
-            split=report["split"], num_images=report["num_images"], report=report,
+            split=report["split"], num_images=report["num_images"], report=report, frames=frames,
         )
 
 
 def evaluate(model: Model | str | os.PathLike | None, data_root: str | os.PathLike | None = None,
              split: str = "test", batch_size: int = 2, bn: str = "running", protocol: str = "standard",
-             progress: bool = False) -> EvaluationResult:
+             progress: bool = False, worst: int = 0) -> EvaluationResult:
     """Per-class IoU, mIoU, accuracies and confusion matrix of ``model`` on a split of a dataset.
 
     ``model``: a Model, or anything ``load_model`` takes. ``data_root``: a folder in the SegNet
     layout (default: $SEGNET_DATA_ROOT or data/CamVid). ``split``: "test", "val", "train" or
     "trainval". ``bn="batch"`` normalises with each test batch's statistics (the official
     FC-DenseNet evaluation); "running" uses the stored ones. ``protocol="paper"`` takes BatchNorm
-    mode and batch size from the paper's own evaluation of this architecture.
+    mode and batch size from the paper's own evaluation of this architecture. Every frame's own
+    mIoU is kept (``result.frames``); ``worst``: also keep the pictures of the ``worst`` frames with
+    the lowest mIoU, as predicted here, for ``result.save(folder, report=True)``.
     """
     from segnet.core.paths import default_data_root
     from segnet.jobs.evaluate import evaluate as run_evaluation
 
+    if not isinstance(worst, int) or worst < 0:
+        raise SegnetError(f"worst must be a whole number >= 0, got {worst!r}")
     model = _model(model)
+    frames = FrameScores(model.classes, keep_worst=worst)
     report = run_evaluation(model.checkpoint, model.source, data_root or default_data_root(), split=split,
                             batch_size=batch_size, device=model.requested_device, amp=model.amp, tta=model.tta,
                             bn=bn, protocol=protocol, progress=progress, running_predictor=lambda: model.predictor,
-                            rescale=model.rescale)
-    return EvaluationResult.from_report(report)
+                            rescale=model.rescale, frames=frames)
+    return EvaluationResult.from_report(report, frames)
 
 
 def predict_files(model: Model | str | os.PathLike | None, inputs: Sequence[str | os.PathLike], out: str | os.PathLike,

@@ -1,7 +1,8 @@
 """Per-class IoU, mIoU and accuracies of a checkpoint on a dataset split (CamVid, or any folder with a classes.yaml).
 
 Outputs (all or nothing, see segnet.jobs.staging): ``metrics.json``, ``per_class_iou.csv``
-and ``confusion_matrix.png`` (row-normalised). Both protocols ignore void pixels and sum
+and ``confusion_matrix.png`` (row-normalised); with per-frame scores (``FrameScores``), the
+self-contained ``report.html`` too (segnet.jobs.report). Both protocols ignore void pixels and sum
 intersections and unions over the whole split before dividing, as both papers' code did.
 
 ``protocol`` (``segnet evaluate --protocol``), the one switch between the two ways we report:
@@ -36,6 +37,8 @@ from segnet.deploy.loading import load_predictor
 from segnet.errors import SegnetError
 from segnet.inference.forward import use_batch_statistics
 from segnet.inference.predictor import Predictor
+from segnet.jobs.frame_scores import FrameScores
+from segnet.jobs.report import write_report_html
 from segnet.jobs.staging import Staging
 from segnet.jobs.visualize import confusion_matrix_figure
 
@@ -52,10 +55,11 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
              batch_size: int = 2, device: str = "auto", amp: str = "auto", tta: str | None = None,
              bn: str = "running", progress: bool = True, protocol: str = "standard",
              backend: str = "auto", running_predictor: Callable[[], Predictor] | None = None,
-             rescale: str = "auto") -> dict[str, Any]:
+             rescale: str = "auto", frames: FrameScores | None = None) -> dict[str, Any]:
     """Metrics over the whole split (void pixels ignored); returns the metrics.json content.
 
     ``protocol="paper"`` replaces ``bn`` and ``batch_size`` by ``paper_protocol``'s.
+    ``frames``: given, it scores every frame as predicted here (``FrameScores.add``), for report.html.
     ``running_predictor``: gives the predictor to use with running statistics (a Model's own, so
     that it is not built twice); batch statistics always get a torch predictor of their own.
     """
@@ -84,12 +88,14 @@ def evaluate(ckpt: dict[str, Any], source: str, data_root: str | Path, split: st
     start = time.perf_counter()
     with tqdm(total=len(pairs), desc=f"evaluate {split}", unit="img", disable=not progress, dynamic_ncols=True) as bar:
         for first in range(0, len(pairs), batch_size):
-            images, labels = zip(*(read_pair(*pair, classes) for pair in pairs[first:first + batch_size]))
+            batch = pairs[first:first + batch_size]
+            images, labels = zip(*(read_pair(*pair, classes) for pair in batch))
+            names = [Path(image_path).stem for image_path, _ in batch]
             if len({i.shape for i in images}) > 1:  # frames of other sizes: one at a time
-                for image, label in zip(images, labels):
-                    metrics.update(predictor.logits(predictor.to_tensor([image])), _target(label, predictor.device))
+                for name, image, label in zip(names, images, labels):
+                    _score(predictor, metrics, frames, [name], [image], [label])
             else:
-                metrics.update(predictor.logits(predictor.to_tensor(list(images))), _target(labels, predictor.device))
+                _score(predictor, metrics, frames, names, images, labels)
             bar.update(len(images))
     seconds = time.perf_counter() - start
     return {
@@ -121,19 +127,43 @@ def summarize(metrics: SegmentationMetrics, class_names: list[str]) -> dict[str,
     }
 
 
-def _target(labels, device) -> torch.Tensor:
-    return torch.from_numpy(np.stack(labels) if isinstance(labels, tuple) else labels[None]).long().to(device)
+def _score(predictor: Predictor, metrics: SegmentationMetrics, frames: FrameScores | None, names, images, labels) -> None:
+    """One batch of same-sized frames into the split's metrics and, when kept, the per-frame scores."""
+    predicted = predictor.logits(predictor.to_tensor(list(images))).argmax(dim=1)
+    metrics.update(predicted, torch.from_numpy(np.stack(labels)).long().to(predictor.device))
+    if frames is not None:
+        for name, image, label, ids in zip(names, images, labels, predicted.cpu().numpy()):
+            frames.add(name, image, label, ids)
 
 
 def _class_accuracy(confusion: list[list[int]]) -> list[float]:
     return [row[i] / sum(row) if sum(row) else math.nan for i, row in enumerate(confusion)]
 
 
-def write_report(result: dict[str, Any], out: str | Path) -> list[Path]:
-    """metrics.json, per_class_iou.csv and confusion_matrix.png into ``out`` (all or nothing)."""
+def write_report(result: dict[str, Any], out: str | Path, frames: FrameScores | None = None,
+                 description: str = "") -> list[Path]:
+    """metrics.json, per_class_iou.csv and confusion_matrix.png into ``out``, and report.html when
+    ``frames`` (the per-frame scores of the same evaluation) is given: all or nothing.
+    ``description``: the model and settings line shown at the top of the report."""
+    names = ["metrics.json", "per_class_iou.csv", "confusion_matrix.png"]
     with Staging(out) as stage:
         write_metrics_files(result, stage)
-    return [Path(out) / n for n in ("metrics.json", "per_class_iou.csv", "confusion_matrix.png")]
+        if frames is not None:
+            write_report_html(stage.path("report.html"), frames.class_names, frames.palette,
+                              result["confusion_matrix"], result["per_class_iou"], frames.mious(), frames.worst(),
+                              report_metadata(result, description))
+            names.append("report.html")
+    return [Path(out) / n for n in names]
+
+
+def report_metadata(result: dict[str, Any], description: str = "") -> dict[str, str]:
+    """The facts at the top of report.html, from a metrics.json-shaped ``result``."""
+    settings = result.get("settings", {})
+    return {"title": f"{result['model_name']} on {dataset_name(result)} {result['split']}",
+            "mIoU": _pct(result["miou"]), "model": description or result["model_name"],
+            "checkpoint": str(result.get("checkpoint", "")), "split": f"{result['split']} ({result['num_images']} frames)",
+            "protocol": f"{settings.get('protocol', 'standard')} ({settings.get('protocol_source', 'PyTorch eval mode')})",
+            "seconds": f"{result.get('seconds', math.nan):.1f}"}
 
 
 def write_metrics_files(result: dict[str, Any], stage: Staging, title: str | None = None) -> None:

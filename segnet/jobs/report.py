@@ -189,7 +189,9 @@ def render_report(class_names: Sequence[str], palette, confusion, per_class_iou:
                          f"{len(names)} colours, got {confusion.shape} and {len(palette)}")
     title = html.escape(str(metadata.get("title", "Evaluation report")))
     facts = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in metadata.items() if k != "title")
-    worst = _worst_rows(worst_frames, palette, len(names), dict(frame_mious))
+    worst = (f"<h2>The {len(worst_frames)} worst frames</h2>{_legend(names, palette)}"
+             f"{_worst_rows(worst_frames, palette, len(names), dict(frame_mious))}" if worst_frames
+             else "<h2>Worst frames</h2><p>No frame pictures were kept with this evaluation.</p>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style></head><body>
 <h1>{title}</h1><dl>{facts}</dl>
@@ -198,7 +200,7 @@ def render_report(class_names: Sequence[str], palette, confusion, per_class_iou:
 {_iou_table(names, per_class_iou)}
 <h2>Confusion matrix</h2>{_confusion_chart(confusion, names)}
 <h2>Per-frame mIoU ({len(frame_mious)} frames)</h2>{_miou_histogram(frame_mious)}
-<h2>The {len(worst_frames)} worst frames</h2>{_legend(names, palette)}{worst}
+{worst}
 </body></html>
 """
 
