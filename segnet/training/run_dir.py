@@ -28,7 +28,7 @@ from segnet.errors import SegnetError
 
 BASE_COLUMNS = [
     "stage", "epoch", "step", "lr", "train_loss", "val_miou", "val_pixel_accuracy",
-    "val_mean_class_accuracy", "images_per_s", "epoch_seconds", "elapsed_minutes",
+    "val_mean_class_accuracy", "images_per_s", "epoch_seconds", "elapsed_minutes", "cpu_minutes",
 ]
 
 
@@ -78,10 +78,14 @@ def save_config(cfg, run_dir: Path) -> None:
 
 def epoch_row(stage: str, epoch: int, step: int, lr: float, loss: float, result: dict | None,
               images_per_s: float, seconds: float, elapsed_minutes: float,
-              class_names: Sequence[str] = CLASS_NAMES) -> dict:
-    """One metrics.csv row; the validation columns stay empty in epochs without validation."""
+              class_names: Sequence[str] = CLASS_NAMES, cpu_minutes: float | None = None) -> dict:
+    """One metrics.csv row; the validation columns stay empty in epochs without validation.
+
+    ``elapsed_minutes`` is wall time since this process started; ``cpu_minutes`` the CPU time of
+    the whole training so far, across resumes (segnet.training.cpu_time; empty when unknown)."""
     row = {"stage": stage, "epoch": epoch, "step": step, "lr": lr, "train_loss": loss,
-           "images_per_s": images_per_s, "epoch_seconds": seconds, "elapsed_minutes": elapsed_minutes}
+           "images_per_s": images_per_s, "epoch_seconds": seconds, "elapsed_minutes": elapsed_minutes,
+           "cpu_minutes": cpu_minutes}
     if result is not None:
         row.update(val_miou=result["miou"], val_pixel_accuracy=result["pixel_accuracy"],
                    val_mean_class_accuracy=result["mean_class_accuracy"])
@@ -120,6 +124,10 @@ class RunLog:
         with self.csv_path.open(newline="") as f:
             return list(csv.DictReader(f))
 
+    def _header(self) -> list[str]:
+        with self.csv_path.open(newline="") as f:
+            return next(csv.reader(f), [])
+
     def truncate(self, stage: str, epoch: int) -> None:
         """Drop rows a resumed run will write again (after the checkpoint's stage/epoch)."""
         limit = (_stage_index(stage), epoch)
@@ -139,6 +147,8 @@ class RunLog:
     def epoch(self, row: dict, step: int) -> None:
         """Append one epoch: csv row (missing values empty), TensorBoard, curves.png."""
         row = {k: _fmt(row.get(k)) for k in self.columns}
+        if self.csv_path.is_file() and self._header() != self.columns:
+            self._rewrite()  # a file from an older segnet: rewritten under today's header, old rows kept
         new_file = not self.csv_path.is_file()
         with _writing(self.csv_path), self.csv_path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self.columns)

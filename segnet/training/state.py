@@ -93,6 +93,7 @@ def training_checkpoint(trainer, batch_in_epoch: int, val: dict | None) -> dict:
         "final_only_epoch": t.final_only_epoch,
         "finished": t.stage_done and not later_stages,
         "step": t.step,
+        "cpu_seconds": t.cpu.seconds,
         "early_stopping": t.early.state_dict(),
         "rng": rng_state(),
     }

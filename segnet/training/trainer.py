@@ -26,6 +26,7 @@ from segnet.data.classes import load_classes
 from segnet.errors import SegnetError
 from segnet.training import distributed
 from segnet.training.batches import TrainData, ValData
+from segnet.training.cpu_time import CpuClock
 from segnet.training.early_stopping import EarlyStopping
 from segnet.training.losses import class_weights_for, make_criterion, training_loss
 from segnet.training.network import build_network
@@ -47,6 +48,7 @@ class Trainer:
         self.cfg, self.run_dir, self.dist, self.device = cfg, Path(run_dir), dist, device
         self.command = command
         self.started = started if started is not None else time.monotonic()
+        self.cpu = CpuClock.resumed(resume, dist.enabled)
         self.stop = stop if stop is not None else StopSignals(self.run_dir)  # not installed: no handlers
         self.main = dist.is_main
         self.bars = self.main and (cfg.progress if cfg.progress is not None else sys.stderr.isatty())
@@ -88,8 +90,7 @@ class Trainer:
         self.early = EarlyStopping()
         self.final_only_epoch: int | None = None
         # per epoch
-        self.epoch, self.epoch_done, self.stage_done = 0, 0, False
-        self.progress = EpochProgress()
+        self.epoch, self.epoch_done, self.stage_done, self.progress = 0, 0, False, EpochProgress()
 
     # ------------------------------------------------------------------ stages
     def fit(self) -> dict:
@@ -238,8 +239,7 @@ class Trainer:
 
     def _train_step(self, images: torch.Tensor, masks: torch.Tensor, final_only: bool) -> float:
         cfg, dev = self.cfg, self.device
-        images = images.to(dev, non_blocking=True)
-        masks = masks.to(dev, non_blocking=True)
+        images, masks = images.to(dev, non_blocking=True), masks.to(dev, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
@@ -279,7 +279,7 @@ class Trainer:
         if not self.main:
             return
         row = epoch_row(self.stage_name, self.epoch, self.step, lr, loss, result, ips, seconds,
-                        (time.monotonic() - self.started) / 60, class_names=self.classes.names)
+                        (time.monotonic() - self.started) / 60, self.classes.names, self.cpu.minutes)
         msg = f"[{self.stage_name}] epoch {self.epoch}/{epochs} | loss {loss:.4f} | lr {lr:.2e}"
         if result is not None:
             msg += (f" | val mIoU {result['miou']:.4f} acc {result['pixel_accuracy']:.4f}"
