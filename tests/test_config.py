@@ -54,6 +54,8 @@ def test_quick_cpu_inherits_and_overrides():
         ("amp=fp32", ["amp", "fp32"]),
         ("loss.class_weights=inverse", ["loss.class_weights", "inverse"]),
         ("optim.name=lbfgs", ["optim.name", "lbfgs"]),
+        ("train.schedule=step", ["train.schedule", "step", "cosine"]),
+        ("finetune.warmup_epochs=-1", ["finetune.warmup_epochs", "-1"]),
         ("val_every=0", ["val_every"]),
         ("loss.final_only_last_epoch=true", ["loss.final_only_last_epoch", "deep_supervision"]),
         ("epochs", ["key=value"]),

@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from segnet.core.choices import AMP, AUX_TARGETS, AUX_WEIGHTING, BN_MODES, CLASS_WEIGHTS, OPTIMIZERS, STAGES
+from segnet.core.choices import AMP, AUX_TARGETS, AUX_WEIGHTING, BN_MODES, CLASS_WEIGHTS, OPTIMIZERS, SCHEDULES, STAGES
 from segnet.errors import SegnetError
 
 # CamVid's frames: the reference of the load-time crop-size check (training checks the real frames)
@@ -70,6 +70,10 @@ def _check_stage(stage: str, s: DictConfig, scale: float) -> None:
     _check(s.epochs >= 0, f"{stage}.epochs", s.epochs, "must be >= 0")
     _check(s.lr > 0, f"{stage}.lr", s.lr, "must be > 0")
     _check(0 < s.lr_decay <= 1, f"{stage}.lr_decay", s.lr_decay, "must be in (0, 1]")
+    _check(s.schedule in SCHEDULES, f"{stage}.schedule", s.schedule, f"must be one of {', '.join(SCHEDULES)}")
+    _check(s.warmup_epochs >= 0, f"{stage}.warmup_epochs", s.warmup_epochs, "must be >= 0")
+    _check(s.schedule == "exponential" or s.epochs == 0 or s.warmup_epochs < s.epochs, f"{stage}.warmup_epochs",
+           s.warmup_epochs, f"leaves no epoch of the {s.schedule} schedule ({stage}.epochs = {s.epochs})")
     _check(s.patience is None or s.patience >= 1, f"{stage}.patience", s.patience, "must be >= 1 or null")
     _check(s.batch_size >= 1, f"{stage}.batch_size", s.batch_size, "must be >= 1")
     _check(s.max_minutes is None or s.max_minutes > 0, f"{stage}.max_minutes", s.max_minutes, "must be > 0")

@@ -59,7 +59,11 @@ class StageConfig:
     enabled: bool = True
     epochs: int = 750
     lr: float = 1e-3
-    lr_decay: float = 0.995  # multiplied into the lr after every epoch
+    lr_decay: float = 0.995  # multiplied into the lr after every epoch (schedule: exponential)
+    # exponential (x lr_decay per epoch, the paper's), cosine or poly (power 0.9, mmsegmentation's):
+    # both fall to 0 at `epochs`, so they need the real epoch count, not a budget's 1000
+    schedule: str = "exponential"
+    warmup_epochs: int = 0  # linear warm-up: lr x 1/(n+1), 2/(n+1), ... over the first n epochs
     patience: Optional[int] = 100  # epochs without a better val mIoU; None: no early stop
     crop_size: Optional[int] = 224  # square random crop (in scaled pixels); None: full frames
     batch_size: int = 3

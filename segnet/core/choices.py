@@ -19,6 +19,8 @@ EXPORT_SUFFIXES = {"onnx": ".onnx", "openvino": ".xml"}
 # Training.
 STAGES = ("train", "finetune")  # in the order they run
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
+# lr after each epoch (segnet.training.optim): x lr_decay, or cosine / poly down to 0 at the stage's last epoch
+SCHEDULES = ("exponential", "cosine", "poly")
 CLASS_WEIGHTS = ("none", "median_frequency", "median_frequency_global")  # segnet.data.class_weights
 AUX_WEIGHTING = ("even", "sieve")  # deep-supervision heads (segnet.models.deep_supervision)
 AUX_TARGETS = ("nearest", "average")

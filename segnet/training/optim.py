@@ -9,6 +9,8 @@ of a parameter group before the RMSprop update, so conv weights get a group with
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -37,6 +39,26 @@ def make_optimizer(model: nn.Module, optim_cfg, lr: float) -> torch.optim.Optimi
     return torch.optim.SGD(groups, lr=lr, momentum=optim_cfg.momentum)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, lr_decay: float):
-    """lr * lr_decay after every epoch (0.995 in the paper)."""
-    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
+def lr_factor(epoch: int, schedule: str, epochs: int, warmup: int, lr_decay: float) -> float:
+    """The multiplier of the stage's lr in (0-based) ``epoch``: a linear warm-up over ``warmup``
+    epochs, then x ``lr_decay`` per epoch, or cosine / poly (power 0.9) towards 0 at ``epochs``."""
+    if epoch < warmup:
+        return (epoch + 1) / (warmup + 1)
+    if schedule == "exponential":
+        return lr_decay ** (epoch - warmup)
+    progress = min((epoch - warmup) / max(epochs - warmup, 1), 1.0)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return (1 - progress) ** 0.9
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, stage_cfg):
+    """The stage's lr schedule, stepped after every epoch (the paper's: x 0.995)."""
+    s = stage_cfg
+    if s.schedule == "exponential" and s.warmup_epochs == 0:  # the state older checkpoints hold
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.lr_decay)
+
+    def factor(epoch: int) -> float:  # a plain function: the checkpoint keeps only the epoch count
+        return lr_factor(epoch, s.schedule, s.epochs, s.warmup_epochs, s.lr_decay)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

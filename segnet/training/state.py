@@ -105,6 +105,10 @@ def restore_stage(resume: dict, optimizer, scheduler, scaler, early: EarlyStoppi
     checkpoint; returns the first epoch to train, the batches of it already trained on, that
     partial epoch's sums, and the final-only epoch (Log-DenseNet) if one was planned."""
     optimizer.load_state_dict(resume["optimizer"])
+    if ("lr_lambdas" in resume["scheduler"]) != isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        stage = resume.get("stage", STAGES[0])
+        raise SegnetError(f"last.pt's {stage} stage ran another lr schedule (exponential without warm-up vs "
+                          f"cosine/poly/warm-up): resume with its {stage}.schedule and {stage}.warmup_epochs")
     scheduler.load_state_dict(resume["scheduler"])
     if resume.get("scaler"):
         scaler.load_state_dict(resume["scaler"])

@@ -158,7 +158,7 @@ class Trainer:
         first epoch, the batches of it already trained on, and that partial epoch's sums."""
         self.stage_name, self.stage_index = name, index
         self.optimizer = make_optimizer(self.raw_model, self.cfg.optim, scfg.lr)
-        self.scheduler = make_scheduler(self.optimizer, scfg.lr_decay)
+        self.scheduler = make_scheduler(self.optimizer, scfg)
         self.early = EarlyStopping(patience=scfg.patience)
         self.final_only_epoch = None
         if resume is None:  # a later stage starts from the best weights and must beat them
