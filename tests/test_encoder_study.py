@@ -7,6 +7,7 @@ command, whose children are pinned to the first core this process may use.
 """
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -48,7 +49,11 @@ def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
     assert rows[0]["test_frames"] == "1" and rows[0]["budget"] == "1 epochs"
     assert 24 < float(rows[0]["params_m"]) < 25  # U-Net ResNet-34: 24.4 M
     assert (out / "miou_vs_cpu_hours.png").stat().st_size > 10_000
-    assert (out / "resnet34-seed0.csv").read_text().startswith("stage,epoch,")
+    assert (out / "val_miou_vs_cpu_minutes.png").stat().st_size > 10_000
+    with open(out / "resnet34-seed0.csv", newline="") as f:
+        epochs = list(csv.DictReader(f))
+    assert epochs[0]["stage"] == "train" and epochs[0]["cpu_minutes_from"] == "measured"
+    assert 0 < float(epochs[0]["cpu_minutes"]) <= float(rows[0]["train_cpu_h"]) * 60  # within the child's CPU
 
     doc = tmp_path / "encoders.md"
     doc.write_text("# x\n<!-- encoder-study:table -->\npending\n<!-- /encoder-study:table -->\nafter\n")
@@ -56,6 +61,19 @@ def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
     assert table.returncode == 0, table.stderr
     text = doc.read_text()
     assert "| resnet34 | 1 |" in text and "pending" not in text and text.endswith("after\n")
+
+
+def test_runs_without_measured_cpu_minutes_spread_the_ledger_over_their_epochs():
+    spec = importlib.util.spec_from_file_location("encoder_study_report", REPO / "tools" / "encoder_study_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    with_cpu_minutes = report.with_cpu_minutes
+
+    old = [{"epoch": "1", "val_miou": "0.2"}, {"epoch": "2", "val_miou": "0.3", "cpu_minutes": ""}]
+    got = with_cpu_minutes(old, {"train_cpu_s": 600.0})
+    assert [(r["cpu_minutes"], r["cpu_minutes_from"]) for r in got] == [("5", "ledger/epochs"), ("10", "ledger/epochs")]
+    new = [{"epoch": "1", "cpu_minutes": "4.5"}, {"epoch": "2", "cpu_minutes": "9.7"}]
+    assert [r["cpu_minutes"] for r in with_cpu_minutes(new, {"train_cpu_s": 600.0})] == ["4.5", "9.7"]
 
 
 def test_study_needs_a_budget(tmp_path):

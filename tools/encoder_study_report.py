@@ -2,15 +2,18 @@
 
     <run>/result.json       one run: its study.json ledger, metrics.csv and segnet.bench.study's measurements
     summary.csv             one row per (model, seed): COLUMNS, then iou_<class>
-    <model>-seed<k>.csv     each run's metrics.csv (its run folder stays out of git)
+    <model>-seed<k>.csv     each run's metrics.csv (its run folder stays out of git), cpu_minutes filled in:
+                            measured by segnet (cpu_minutes_from = measured) or, for runs trained
+                            before segnet measured it, the run's CPU time (study.json) spread evenly over
+                            its epochs (cpu_minutes_from = ledger/epochs: one thread, same work per epoch)
     miou_vs_cpu_hours.png   test mIoU vs training CPU-hours and vs parameters, one point per model
+    val_miou_vs_cpu_minutes.png   val mIoU after every epoch against cumulative CPU-minutes, every run
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
 import statistics
 from pathlib import Path
 
@@ -51,6 +54,24 @@ def result_row(run: Path, measured: dict) -> dict:
     return {**{k: result[k] for k in COLUMNS}, **{k: v for k, v in measured.items() if k.startswith("iou_")}}
 
 
+def with_cpu_minutes(rows: list[dict], ledger: dict) -> list[dict]:
+    """``rows`` (a metrics.csv) with every epoch's cumulative CPU-minutes and where it came from."""
+    if rows and all(r.get("cpu_minutes") for r in rows):
+        return [{**r, "cpu_minutes_from": "measured"} for r in rows]
+    total = ledger["train_cpu_s"] / 60
+    return [{**r, "cpu_minutes": f"{total * (i + 1) / len(rows):.6g}", "cpu_minutes_from": "ledger/epochs"}
+            for i, r in enumerate(rows)]
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path.with_suffix(".tmp"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    path.with_suffix(".tmp").replace(path)
+
+
 def read_summary(out: Path) -> list[dict]:
     """The rows of ``out``/summary.csv (none when there is no file yet)."""
     if not (out / "summary.csv").is_file():
@@ -70,7 +91,8 @@ def report(runs: Path, out: Path, order: list[str]) -> list[dict]:
     for path in sorted(runs.glob("*/result.json")):
         r = {k: _fmt(v) for k, v in json.loads(path.read_text()).items()}
         rows[(r["model"], int(r["seed"]))] = r
-        shutil.copyfile(path.parent / "metrics.csv", out / f"{r['model']}-seed{r['seed']}.csv")
+        epochs = with_cpu_minutes(metric_rows(path.parent), read_json(path.parent / "study.json"))
+        write_csv(out / f"{r['model']}-seed{r['seed']}.csv", epochs)
     ordered = [rows[k] for k in sorted(rows, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k))]
     if not ordered:
         return []
@@ -81,7 +103,9 @@ def report(runs: Path, out: Path, order: list[str]) -> list[dict]:
         w.writerows(ordered)
     (out / "summary.csv.tmp").replace(out / "summary.csv")
     figure(ordered, out / "miou_vs_cpu_hours.png")
-    print(f"wrote {out / 'summary.csv'} ({len(ordered)} runs), {out / 'miou_vs_cpu_hours.png'}")
+    curves(ordered, out, out / "val_miou_vs_cpu_minutes.png")
+    print(f"wrote {out / 'summary.csv'} ({len(ordered)} runs), {out / 'miou_vs_cpu_hours.png'}, "
+          f"{out / 'val_miou_vs_cpu_minutes.png'}")
     return ordered
 
 
@@ -127,6 +151,32 @@ def figure(rows: list[dict], path: Path) -> None:
     axes[0].set_ylabel("test mIoU")
     budget = rows[0]["budget"]
     fig.suptitle(f"CamVid test mIoU, trained from scratch, {budget} per model (error bars: sd across seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def curves(rows: list[dict], out: Path, path: Path) -> None:
+    """Val mIoU after every epoch against cumulative CPU-minutes, one line per run, read from the
+    per-run CSVs in ``out`` (so the figure follows from the committed files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for r in rows:
+        name = f"{r['model']}-seed{r['seed']}"
+        with open(out / f"{name}.csv", newline="") as f:
+            epochs = [e for e in csv.DictReader(f) if e.get("val_miou")]
+        x = [float(e["cpu_minutes"]) for e in epochs]
+        dashed = any(e.get("cpu_minutes_from") != "measured" for e in epochs)
+        ax.plot(x, [100 * float(e["val_miou"]) for e in epochs], linestyle="--" if dashed else "-",
+                marker=".", markersize=3, label=name + (" (CPU per epoch from the ledger)" if dashed else ""))
+    ax.set(xlabel="training CPU-minutes (one thread)", ylabel="val mIoU %",
+           title=f"CamVid val mIoU after every epoch, trained from scratch, {rows[0]['budget']} per run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
