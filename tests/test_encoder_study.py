@@ -8,6 +8,7 @@ command, whose children are pinned to the first core this process may use.
 
 import csv
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +62,32 @@ def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
     assert table.returncode == 0, table.stderr
     text = doc.read_text()
     assert "| resnet34 | 1 |" in text and "pending" not in text and text.endswith("after\n")
+
+
+def test_a_larger_budget_continues_the_smaller_budgets_runs(tmp_path, camvid_root):
+    small, large = tmp_path / "e1", tmp_path / "e2"
+    common = ["--data-root", str(camvid_root), "--models", "resnet34", *TINY[2:]]
+    done = study("run", "--epochs", "1", "--runs", str(small), "--out", str(tmp_path / "o1"), *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = study("run", "--epochs", "2", "--runs", str(large), "--out", str(tmp_path / "o2"),
+                 "--extend-from", str(small), *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resnet34 seed 0: continuing (2 epochs)" in done.stdout
+    run = large / "resnet34-seed0"
+    assert (run / "study.log").read_text().count("-m segnet train --config") == 1  # the copied first epoch only
+    first, extended = (report_rows(d / "resnet34-seed0") for d in (small, large))
+    assert [r["epoch"] for r in extended] == ["1", "2"] and extended[0] == first[0]
+    ledger = json.loads((run / "study.json").read_text())
+    assert ledger["extended_from"]["budget"] == "1 epochs" and ledger["conditions"]["budget"] == "2 epochs"
+
+    again = study("run", "--epochs", "3", "--runs", str(tmp_path / "e3"), "--out", str(tmp_path / "o3"),
+                  "--extend-from", str(tmp_path / "nothing"), *common, cwd=tmp_path)
+    assert again.returncode == 2 and "holds no finished run" in again.stderr.strip().splitlines()[-1]
+
+
+def report_rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def test_runs_without_measured_cpu_minutes_spread_the_ledger_over_their_epochs():

@@ -2,6 +2,7 @@
 
     python tools/encoder_study.py run --minutes 60 [--cores 0 1] [--seeds-for dsnet50=0,1 ...]
     python tools/encoder_study.py run --epochs 30 --out docs/results/encoders/epochs
+    python tools/encoder_study.py run --minutes 180 --models M --extend-from runs/encoder_study/60min --out ...
     python tools/encoder_study.py report --runs runs/encoder_study/60min   # summary.csv and figure again
     python tools/encoder_study.py table --write docs/results/encoders.md    # the table from summary.csv
 
@@ -16,7 +17,10 @@ the same conditions. Run folders live in --runs (default runs/encoder_study/<bud
   ``segnet.bench.study.measure_run``: test scores of best.pt, parameters, GFLOPs, the peak memory
   of one training step, the time to predict a 360x480 frame on the default runtime -> result.json.
 - report (tools/encoder_study_report.py): summary.csv (one row per model and seed),
-  <model>-seed<k>.csv (each run's metrics.csv), miou_vs_cpu_hours.png, the markdown table.
+  <model>-seed<k>.csv (each run's metrics.csv with CPU-minutes per epoch), miou_vs_cpu_hours.png,
+  val_miou_vs_cpu_minutes.png, the markdown table.
+- --extend-from: a larger budget continues the smaller budget's finished runs (copied) instead of
+  training again from scratch (see extend_run).
 
 ``run`` again with the same arguments resumes: runs with a result.json (or a summary.csv row) are
 skipped, trained runs are only measured, partial runs continue. Ctrl-C stops every child at a
@@ -39,6 +43,8 @@ import time
 from pathlib import Path
 
 import encoder_study_report as results
+
+from omegaconf import OmegaConf
 
 from segnet.core.atomic import atomic_write
 from segnet.core.paths import default_data_root
@@ -93,6 +99,28 @@ def plan(args) -> list[tuple[str, int]]:
 def write_json(path: Path, data: dict) -> None:
     with atomic_write(path, "w") as f:
         f.write(json.dumps(data, indent=2) + "\n")
+
+
+def extend_run(source: Path, run: Path, conditions: dict) -> None:
+    """``run`` starts as a copy of ``source``, the same model's finished run at a smaller budget, and
+    trains on from its last.pt until the larger budget is spent: the same as training the larger
+    budget from the start, because the recipe's lr depends on the epoch alone (exponential decay),
+    not on the budget. A cosine or poly schedule ends at train.epochs: such runs are refused."""
+    ledger = results.read_json(source / "study.json")
+    if not ledger.get("train_done") or not (source / "last.pt").is_file():
+        fail(f"--extend-from: {source} holds no finished run to extend")
+    schedule = OmegaConf.load(source / "config.yaml").train.get("schedule", "exponential")
+    if schedule != "exponential":
+        fail(f"--extend-from: {source} ran a {schedule} schedule, which ends at its train.epochs: train the budget anew")
+    same = {k: v for k, v in ledger["conditions"].items() if k != "budget"}
+    if same != {k: v for k, v in conditions.items() if k != "budget"}:
+        fail(f"--extend-from: {source} was trained under {ledger['conditions']}, not {conditions}")
+    tmp = run.with_name(run.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("result*.json", "cache", ".segnet.lock", ".*.tmp"))
+    extended = {"run": str(source), "budget": ledger["conditions"]["budget"], "train_cpu_s": ledger["train_cpu_s"]}
+    write_json(tmp / "study.json", {**ledger, "conditions": conditions, "train_done": False, "extended_from": extended})
+    tmp.rename(run)
 
 
 def test_subset(root: Path, frames: int, runs: Path) -> Path:
@@ -165,6 +193,7 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
                 return True
             # room for one more whole epoch at least (the trainer stops when the next would not fit)
             cmd.append(f"max_minutes={max(left, 1.05 * last_epoch, 0.6) / 60:.4f}")
+        cmd += [f"train.epochs={args.epochs}"] if args.epochs else []  # an extended run's new budget
     else:
         name, options = MODELS[model]
         cmd = segnet + ["--config", str(args.recipe), f"model.name={name}", f"seed={seed}", f"run_dir={run}",
@@ -240,6 +269,8 @@ def cmd_run(args) -> int:
     jobs: queue.Queue = queue.Queue()
     for model, seed in plan(args):
         run = args.runs / f"{model}-seed{seed}"
+        if args.extend_from and not run.exists():
+            extend_run(args.extend_from / run.name, run, conditions)
         stored = results.read_json(run / "study.json").get("conditions")
         if stored and stored != conditions:
             fail(f"{run} was trained under {stored}, not {conditions}: pass another --runs")
@@ -316,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="auto", choices=["auto", "torch"], help="test and timing runtime (auto: the default)")
     p.add_argument("--runs", type=Path, default=None, help="run folders (default: runs/encoder_study/<budget>)")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--extend-from", type=Path, default=None, metavar="RUNS",
+                   help="start each run from the same model's finished run in RUNS (a smaller --minutes budget)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("measure", help="(internal) measure one trained run")
     p.add_argument("run", type=Path)
@@ -336,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":  # children run in the repository: every path absolute
         args.data_root, args.recipe = args.data_root.resolve(), args.recipe.resolve()
         args.runs = args.runs.resolve() if args.runs else None
+        args.extend_from = args.extend_from.resolve() if args.extend_from else None
     args.out = args.out.resolve() if hasattr(args, "out") else None
     return args.func(args)
 
