@@ -63,6 +63,15 @@ def with_cpu_minutes(rows: list[dict], ledger: dict) -> list[dict]:
             for i, r in enumerate(rows)]
 
 
+def late_val_gain(epochs: list[dict], last: float = 0.2) -> float:
+    """How much the best val mIoU rose in the last ``last`` of the run's CPU time: ~0 when the curve
+    had flattened, clearly > 0 when the budget ended it while it was still climbing."""
+    scored = [(float(e["cpu_minutes"]), float(e["val_miou"])) for e in epochs if e.get("val_miou")]
+    cut = (1 - last) * scored[-1][0]
+    before = [m for t, m in scored if t <= cut]
+    return max(m for _, m in scored) - max(before) if before else float("nan")
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with open(path.with_suffix(".tmp"), "w", newline="") as f:
@@ -90,15 +99,15 @@ def report(runs: Path, out: Path, order: list[str]) -> list[dict]:
     rows = {(r["model"], int(r["seed"])): r for r in read_summary(out)}
     for path in sorted(runs.glob("*/result.json")):
         r = {k: _fmt(v) for k, v in json.loads(path.read_text()).items()}
-        rows[(r["model"], int(r["seed"]))] = r
         epochs = with_cpu_minutes(metric_rows(path.parent), read_json(path.parent / "study.json"))
+        rows[(r["model"], int(r["seed"]))] = {**r, "late_val_gain": _fmt(late_val_gain(epochs))}
         write_csv(out / f"{r['model']}-seed{r['seed']}.csv", epochs)
     ordered = [rows[k] for k in sorted(rows, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k))]
     if not ordered:
         return []
     classes = [k for k in ordered[0] if k.startswith("iou_")]
     with open(out / "summary.csv.tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS + classes, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=COLUMNS + ["late_val_gain"] + classes, extrasaction="ignore")
         w.writeheader()
         w.writerows(ordered)
     (out / "summary.csv.tmp").replace(out / "summary.csv")
@@ -189,7 +198,8 @@ TABLE = [
     ("train img/s", "train_img_s", 2, False), ("peak RSS MiB", "peak_rss_mib", 0, False),
     ("step peak MiB", "step_peak_mib", 0, False), ("CPU s/frame", "infer_cpu_s_frame", 3, False),
     ("train CPU-h", "train_cpu_h", 2, False), ("mIoU %/CPU-h", "miou_per_cpu_h", 1, True),
-    ("epochs", "epochs", 0, False),
+    ("epochs", "epochs", 0, False), ("best val mIoU %", "best_val_miou", 1, True),
+    ("val gain, last 20 % of CPU", "late_val_gain", 1, True),
 ]
 
 
@@ -199,6 +209,9 @@ def markdown_table(rows: list[dict]) -> str:
     for model, s in per_model(rows).items():
         cells = []
         for _, key, digits, pct in TABLE:
+            if key not in s:  # a column older summaries lack
+                cells.append("–")
+                continue
             (mean, sd, n), scale = s[key], 100 if pct else 1
             cells.append(f"{mean * scale:.{digits}f}" + (f" ± {sd * scale:.{digits}f}" if n > 1 and sd > 0 else ""))
         lines.append(f"| {model} | {s['seed'][2]} | " + " | ".join(cells) + " |")
