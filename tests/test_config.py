@@ -57,6 +57,7 @@ def test_quick_cpu_inherits_and_overrides():
         ("train.schedule=step", ["train.schedule", "step", "cosine"]),
         ("finetune.warmup_epochs=-1", ["finetune.warmup_epochs", "-1"]),
         ("val_every=0", ["val_every"]),
+        ("ema_decay=1.5", ["ema_decay", "1.5"]),
         ("loss.final_only_last_epoch=true", ["loss.final_only_last_epoch", "deep_supervision"]),
         ("epochs", ["key=value"]),
         ("model.options.num_classes=3", ["model.options.num_classes", "classes.yaml at data.root"]),

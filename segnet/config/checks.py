@@ -38,6 +38,7 @@ def _check_run(cfg: DictConfig) -> None:
     cfg.amp = {"False": "off", "false": "off", "True": "auto", "true": "auto"}.get(cfg.amp, cfg.amp)
     _check(cfg.amp in AMP, "amp", cfg.amp, f"must be one of {', '.join(AMP)}")
     _check(cfg.val_every >= 1, "val_every", cfg.val_every, "must be >= 1")
+    _check(cfg.ema_decay is None or 0 < cfg.ema_decay < 1, "ema_decay", cfg.ema_decay, "must be in (0, 1) or null")
     _check(cfg.val_bn in BN_MODES, "val_bn", cfg.val_bn, f"must be one of {', '.join(BN_MODES)}")
     shard_mb = cfg.checkpoint.shard_mb
     _check(shard_mb is None or shard_mb >= 0.05, "checkpoint.shard_mb", shard_mb, "must be >= 0.05 (or null: one file)")

@@ -122,6 +122,9 @@ class TrainConfig:
     load_from: Optional[str] = None
     max_minutes: Optional[float] = None  # wall-clock budget for the whole command
     val_every: int = 1
+    # Moving average of the weights, updated after every optimizer step (e.g. 0.999: ~1000 steps):
+    # validation scores it and checkpoints ship it as their model. null: off.
+    ema_decay: Optional[float] = None
     progress: Optional[bool] = None  # tqdm bars; None: only when stderr is a terminal
     # BatchNorm in validation, as the test will be scored: running (eval-mode averages) or
     # batch (each val batch's statistics, data.val_batch_size frames; the official test protocol)

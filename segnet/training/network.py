@@ -1,11 +1,14 @@
 """The network as training runs it: built from the config's model section, in channels_last
-when that is faster, resumed weights loaded, wrapped for DDP and ``torch.compile``."""
+when that is faster, resumed weights loaded, wrapped for DDP and ``torch.compile``, and with
+``ema_decay`` an exponential moving average of its weights (torch.optim.swa_utils.AveragedModel,
+BatchNorm statistics averaged too) that validation scores and checkpoints ship."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from segnet import models  # models.create_model looked up per call: test harnesses wrap it
 from segnet.checkpoints.checkpoint import load_checkpoint, load_weights
@@ -19,22 +22,46 @@ from segnet.training import distributed
 
 @dataclass
 class TrainingNetwork:
-    """``raw``: the module itself (checkpoints, BatchNorm buffers); ``train``: what the training
-    step calls (DDP and/or compiled around ``raw``); ``eval``: what validation calls (``raw``,
-    compiled when ``compile`` is on; never DDP: ranks validate different numbers of frames)."""
+    """``raw``: the module itself (optimizer, BatchNorm buffers); ``train``: what the training
+    step calls (DDP and/or compiled around ``raw``); ``eval``: what validation calls (``inference``,
+    compiled when ``compile`` is on; never DDP: ranks validate different numbers of frames);
+    ``averaged``: the moving average of ``raw`` (None without ``ema_decay``)."""
 
     raw: torch.nn.Module
     train: torch.nn.Module
     eval: torch.nn.Module
     options: dict
     channels_last: bool
+    averaged: AveragedModel | None = None
+
+    @property
+    def inference(self) -> torch.nn.Module:
+        """The weights validation scores and checkpoints hold as ``model``: the average, if any."""
+        return self.averaged.module if self.averaged is not None else self.raw
+
+    def after_step(self) -> None:
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.raw)
+
+    def after_restore(self) -> None:
+        """``raw`` was set to the best weights (stage end): the average starts again from them."""
+        if self.averaged is not None:
+            self.averaged.module.load_state_dict(self.raw.state_dict())
+
+    def resume_state(self) -> dict:
+        """What a checkpoint needs beyond ``model`` to continue: the trained weights and the
+        average's update count (``model`` holds the average)."""
+        if self.averaged is None:
+            return {}
+        return {"training_weights": self.raw.state_dict(), "ema_updates": int(self.averaged.n_averaged)}
 
 
 def build_network(cfg, num_classes: int, device: torch.device, dist: distributed.DistInfo,
-                  weights: dict | None = None) -> TrainingNetwork:
-    """The config's model for ``num_classes`` classes on ``device``; ``weights``: a state_dict to
-    resume from, else ``cfg.load_from``'s. Under DDP each rank then reseeds, so dropout masks
-    differ between ranks."""
+                  resume: dict | None = None) -> TrainingNetwork:
+    """The config's model for ``num_classes`` classes on ``device``; ``resume``: a training
+    checkpoint to continue, else ``cfg.load_from``'s weights. Under DDP each rank then reseeds, so
+    dropout masks differ between ranks."""
+    weights = None if resume is None else resume.get("training_weights", resume["model"])
     options = to_plain(cfg.model.options)
     raw = models.create_model(cfg.model.name, num_classes, **options).to(device)
     channels_last = resolve_channels_last(cfg.channels_last, device)
@@ -49,12 +76,25 @@ def build_network(cfg, num_classes: int, device: torch.device, dist: distributed
     if dist.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(raw, device_ids=ids)
-    evaluated = raw
+    averaged = _average(raw, cfg.ema_decay, resume)
+    evaluated = raw if averaged is None else averaged.module
     if cfg.compile:
-        model, evaluated = torch.compile(model), torch.compile(raw)
+        model, evaluated = torch.compile(model), torch.compile(evaluated)
     if dist.enabled:  # weights come from rank 0 via DDP
         torch.manual_seed(cfg.seed + 7919 * dist.rank)
-    return TrainingNetwork(raw, model, evaluated, options, channels_last)
+    return TrainingNetwork(raw, model, evaluated, options, channels_last, averaged)
+
+
+def _average(raw: torch.nn.Module, decay: float | None, resume: dict | None) -> AveragedModel | None:
+    """The moving average of ``raw``'s weights (per optimizer step), continued from ``resume``'s
+    when it kept one; a run that turns it on at a resume starts it from the resumed weights."""
+    if decay is None:
+        return None
+    averaged = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if resume is not None and "training_weights" in resume:
+        averaged.module.load_state_dict(resume["model"])
+        averaged.n_averaged.fill_(int(resume["ema_updates"]))
+    return averaged
 
 
 def _load_from(model: torch.nn.Module, source: str, name: str, num_classes: int) -> None:

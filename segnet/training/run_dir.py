@@ -93,6 +93,14 @@ def epoch_row(stage: str, epoch: int, step: int, lr: float, loss: float, result:
     return row
 
 
+def epoch_line(row: dict, epochs: int, best: str) -> str:
+    """The line printed after an epoch, from its metrics.csv row (``best``: the best score so far)."""
+    line = f"[{row['stage']}] epoch {row['epoch']}/{epochs} | loss {row['train_loss']:.4f} | lr {row['lr']:.2e}"
+    if row.get("val_miou") is not None:
+        line += f" | val mIoU {row['val_miou']:.4f} acc {row['val_pixel_accuracy']:.4f} ({best})"
+    return line + f" | {row['images_per_s']:.1f} img/s | {row['epoch_seconds']:.0f}s"
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

@@ -79,7 +79,7 @@ def training_checkpoint(trainer, batch_in_epoch: int, val: dict | None) -> dict:
                     val_per_class_iou=val["per_class_iou"])
     normalization = {"mean": [float(v) for v in cfg.data.mean], "std": [float(v) for v in cfg.data.std]}
     return {
-        **model_fields(t.raw_model, cfg.model.name, t.model_options, cfg.data.scale, normalization, meta, t.classes,
+        **model_fields(t.net.inference, cfg.model.name, t.model_options, cfg.data.scale, normalization, meta, t.classes,
                        frame_size=t.train_data.frame_size),
         "config": to_plain(cfg),
         "optimizer": t.optimizer.state_dict(),
@@ -94,6 +94,7 @@ def training_checkpoint(trainer, batch_in_epoch: int, val: dict | None) -> dict:
         "finished": t.stage_done and not later_stages,
         "step": t.step,
         "cpu_seconds": t.cpu.seconds,
+        **t.net.resume_state(),
         "early_stopping": t.early.state_dict(),
         "rng": rng_state(),
     }

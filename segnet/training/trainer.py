@@ -31,7 +31,7 @@ from segnet.training.early_stopping import EarlyStopping
 from segnet.training.losses import class_weights_for, make_criterion, training_loss
 from segnet.training.network import build_network
 from segnet.training.optim import make_optimizer, make_scheduler
-from segnet.training.run_dir import RunLog, epoch_row
+from segnet.training.run_dir import RunLog, epoch_line, epoch_row
 from segnet.training.seeding import seed_everything, set_deterministic, set_rng_state
 from segnet.training.state import EpochProgress, RunCheckpoints, restore_stage, training_checkpoint
 from segnet.training.stop import StopRequested, StopSignals, TrainingInterrupted, out_of_time, worker_death
@@ -70,7 +70,7 @@ class Trainer:
         self.criterion = make_criterion(None if weights is None else weights.to(device), cfg.loss.label_smoothing,
                                         ignore_index=self.classes.void_id)
 
-        net = build_network(cfg, self.classes.num_classes, device, dist, resume["model"] if resume else None)
+        self.net = net = build_network(cfg, self.classes.num_classes, device, dist, resume)
         self.raw_model, self.model, self.eval_model = net.raw, net.train, net.eval
         self.model_options, self.channels_last = net.options, net.channels_last
 
@@ -256,6 +256,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.net.after_step()
         self.step += 1
         return value
 
@@ -265,7 +266,7 @@ class Trainer:
             raise StopRequested
 
     def _validate(self) -> dict:
-        result = validate(self.eval_model, self.raw_model, self.val_data, self.cfg, self.classes.num_classes,
+        result = validate(self.eval_model, self.net.inference, self.val_data, self.cfg, self.classes.num_classes,
                           self.device, self.amp_dtype, self._check_stop, self.bars, self.dist.enabled)
         self.model.train()
         return result
@@ -274,19 +275,15 @@ class Trainer:
     def _restore_best(self) -> None:
         distributed.barrier()
         self.files.restore_best(self.raw_model, self.device)
+        self.net.after_restore()
 
     def _log_epoch(self, epochs, lr, loss, result, ips, seconds) -> None:
         if not self.main:
             return
         row = epoch_row(self.stage_name, self.epoch, self.step, lr, loss, result, ips, seconds,
                         (time.monotonic() - self.started) / 60, self.classes.names, self.cpu.minutes)
-        msg = f"[{self.stage_name}] epoch {self.epoch}/{epochs} | loss {loss:.4f} | lr {lr:.2e}"
-        if result is not None:
-            msg += (f" | val mIoU {result['miou']:.4f} acc {result['pixel_accuracy']:.4f}"
-                    f" (best {self.best_score:.4f}, {self.best_epoch_label})")
-        msg += f" | {ips:.1f} img/s | {seconds:.0f}s"
         self.log.epoch(row, self.step)
-        self._print(msg)
+        self._print(epoch_line(row, epochs, f"best {self.best_score:.4f}, {self.best_epoch_label}"))
 
     def _print(self, msg: str) -> None:
         if self.main:

@@ -1,0 +1,67 @@
+"""ema_decay: the moving average of the weights is what validation scores and checkpoints ship;
+the trained weights travel beside it in last.pt, so a resume continues both exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import segnet
+from segnet.checkpoints.checkpoint import load_checkpoint
+from segnet.training.train import resume, train
+from tests.training.test_train import read_rows, tiny_config
+
+EMA = ("deterministic=true", "train.epochs=3", "ema_decay=0.5")
+
+
+def first_val_frame(camvid: Path, root: Path) -> Path:
+    """A data root whose val split is CamVid's first val frame, the one data.limit_val=1 validates."""
+    for split in ("val", "valannot"):
+        (root / split).mkdir(parents=True)
+        first = sorted((camvid / split).iterdir())[0]
+        (root / split / first.name).symlink_to(first)
+    return root
+
+
+def test_checkpoints_ship_the_average_and_keep_the_trained_weights(camvid_root, tmp_path):
+    run_dir = tmp_path / "run"  # stops after epoch 1 (time budget), before a stage end restores best.pt
+    train(tiny_config(camvid_root, run_dir, *EMA, "max_minutes=0.0001"))
+    last = load_checkpoint(run_dir / "last.pt")
+    assert (last["epoch"], last["ema_updates"]) == (1, 2)  # one update per optimizer step
+    conv = next(k for k, v in last["model"].items() if v.ndim == 4)
+    assert not torch.equal(last["model"][conv], last["training_weights"][conv])  # the average lags the weights
+    # the logged val mIoU is the average's: evaluating best.pt (its "model") gives it back
+    logged = float(read_rows(run_dir)[0]["val_miou"])
+    model = segnet.load_model(run_dir / "best.pt", device="cpu", amp="off", backend="torch")
+    scores = segnet.evaluate(model, split="val", data_root=first_val_frame(camvid_root, tmp_path / "one"))
+    assert scores.miou == pytest.approx(logged, abs=1e-4)
+
+    plain = tmp_path / "plain"
+    train(tiny_config(camvid_root, plain, "deterministic=true", "train.epochs=3", "max_minutes=0.0001"))
+    assert "training_weights" not in load_checkpoint(plain / "last.pt")
+    # same seed and steps: the trained weights are those of the run without the average
+    assert torch.equal(load_checkpoint(plain / "last.pt")["model"][conv], last["training_weights"][conv])
+
+
+def test_a_stopped_run_resumes_both_weights_exactly(camvid_root, tmp_path):
+    """Compared at step 5 (mid epoch 3): before the stage end, where best.pt's weights replace both."""
+    straight = tmp_path / "straight"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(camvid_root, straight, *EMA, "debug.interrupt_at_step=5"))
+    want = load_checkpoint(straight / "last.pt")
+
+    stopped = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(camvid_root, stopped, *EMA, "debug.interrupt_at_step=3"))
+    assert load_checkpoint(stopped / "last.pt")["ema_updates"] == 3
+    with pytest.raises(KeyboardInterrupt):
+        resume(stopped, ["debug.interrupt_at_step=5"])
+    got = load_checkpoint(stopped / "last.pt")
+    assert got["ema_updates"] == want["ema_updates"] == 5
+    conv = next(k for k, v in want["model"].items() if v.ndim == 4)
+    assert not torch.equal(want["model"][conv], want["training_weights"][conv])
+    for key in want["model"]:
+        assert torch.equal(want["model"][key], got["model"][key]), key
+        assert torch.equal(want["training_weights"][key], got["training_weights"][key]), key
