@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="also run each model with compile=true (torch.compile; first_step_seconds holds the compilation)")
     parser.add_argument("--no-port", action="store_true", help="skip the plain-port reference beside fc_densenet103")
+    parser.add_argument("--weights", help="start the training step from this checkpoint's weights (e.g. a late "
+                                          "RUN/last.pt: subnormal values appear late in training), not a fresh init")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="also run each step with torch.set_flush_denormal(True) (config flush_denormal)")
     parser.add_argument("--config", help="recipe for the step (default: configs/<model>.yaml, else the schema defaults)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", metavar="FILE", help="write one record per (model, variant) to FILE")
@@ -146,6 +150,8 @@ def _variants(args: argparse.Namespace, name: str) -> list[tuple[str, list[str]]
         variants.append(("memory_efficient", base + ["model.options.memory_efficient=true"]))
     if args.compile:
         variants.append(("compiled", base + ["compile=true"]))
+    if args.flush_denormal:
+        variants.append(("flush_denormal", base + ["flush_denormal=true"]))
     if name == "fc_densenet103" and not args.no_port:
         variants.append(("port", base))
     return variants
@@ -172,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
         for variant, overrides in ([] if "train" in args.skip else _variants(args, name)):
             spec = {"config": _recipe(name, args.config), "overrides": overrides, "variant": variant,
                     "batch": args.batch, "size": train_size, "repeats": args.repeats, "device": args.device,
-                    "threads": torch.get_num_threads()}
+                    "threads": torch.get_num_threads(), "weights": args.weights,
+                    "flush_denormal": "flush_denormal=true" in overrides}
             row = run_in_subprocess(spec)
             row.update(variant=variant, default=variant == "default", params_m=params, gflops=giga,
                        eval_fps=fps, machine=machine, device=args.device)  # fmt: skip

@@ -59,6 +59,10 @@ def build_step(spec: dict):
         model = create_model(cfg.model.name, num_classes, **options)
         channels_last = resolve_channels_last(cfg.channels_last, device)
         amp_dtype = resolve_amp(cfg.amp, device)
+    if spec.get("weights"):  # a run's late weights instead of a fresh initialisation
+        from segnet.checkpoints.checkpoint import load_checkpoint, load_weights
+
+        load_weights(model, load_checkpoint(spec["weights"])["model"], f"{spec['weights']} holds another network")
     model = model.to(device).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -90,6 +94,8 @@ def build_step(spec: dict):
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
         "memory_efficient": bool(options.get("memory_efficient", False)),
         "compile": compiled,
+        "weights": spec.get("weights"),
+        "flush_denormal": bool(spec.get("flush_denormal")),
     }
     return step, described
 
@@ -97,6 +103,7 @@ def build_step(spec: dict):
 def measure(spec: dict) -> dict:
     """Warm-up step, then ``repeats`` timed steps: seconds per step, images/s and peak memory."""
     torch.set_num_threads(spec["threads"])
+    torch.set_flush_denormal(bool(spec.get("flush_denormal")))
     device = torch.device(spec["device"])
     step, record = build_step(spec)
     start = time.perf_counter()

@@ -116,6 +116,10 @@ class TrainConfig:
     compile: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn.benchmark
     threads: Optional[int] = None  # torch.set_num_threads
+    # torch.set_flush_denormal(True): subnormal floats computed as 0 (x86 CPUs). Convolutions over
+    # subnormal values can run 20-50x slower (pytorch#19651); `segnet bench models --weights
+    # RUN/last.pt --flush-denormal` times a step of late weights with and without.
+    flush_denormal: bool = False
     run_dir: Optional[str] = None  # default: runs/<name>-<timestamp>
     # Start from these model weights (mmsegmentation's load_from): a checkpoint of the same model
     # and classes, or "bundled" (the shipped model); the recipe's schedule starts afresh.

@@ -57,6 +57,8 @@ class Trainer:
         self.files = RunCheckpoints(self.run_dir, cfg.checkpoint.shard_mb)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if cfg.flush_denormal:
+            torch.set_flush_denormal(True)
         set_deterministic(cfg.deterministic, device)
         seed_everything(cfg.seed)
 

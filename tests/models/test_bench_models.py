@@ -48,3 +48,25 @@ def test_compile_variant_is_the_recipe_with_compile_on():
     assert list(variants) == ["default", "compiled"]
     assert variants["compiled"] == variants["default"] + ["compile=true"]
     assert "compiled" not in dict(bench._variants(parser.parse_args([]), "fc_densenet56"))
+
+
+def test_a_step_from_late_weights_with_and_without_flushing_denormals(tmp_path):
+    """--weights starts the step from a checkpoint (another network's is refused); --flush-denormal
+    adds the variant segnet train runs with flush_denormal=true."""
+    import json
+
+    import pytest
+
+    from segnet.core.paths import bundled_model_path
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = tmp_path / "bench.json"
+    common = ["--batch", "2", "--train-size", "32", "32", "--repeats", "1", "--skip", "growth", "flops", "eval",
+              "--threads", "1", "--weights", str(bundled_model_path()), "--flush-denormal"]
+    assert bench.run(parser.parse_args(["--models", "fc_densenet56", *common, "--json", str(out)])) == 0
+    records = json.loads(out.read_text())
+    assert [(r["variant"], r["flush_denormal"]) for r in records] == [("default", False), ("flush_denormal", True)]
+    assert all(r["weights"] == str(bundled_model_path()) and r["train_seconds_per_step"] > 0 for r in records)
+    with pytest.raises(RuntimeError, match="holds another network"):
+        bench.run(parser.parse_args(["--models", "fc_densenet67", *common]))
