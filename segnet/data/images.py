@@ -19,6 +19,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -48,18 +49,17 @@ def _decode(path: str | Path, flags: int, fallback: bool = False) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise SegnetError(f"file not found: {path}")
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        array, warning = _imread_jpeg(path, flags)
-        if array is not None and warning:  # libjpeg decodes a damaged file with grey blocks and a warning
-            raise SegnetError(f"cannot decode {path}: corrupt or truncated JPEG ({warning})")
-    else:
-        array = cv2.imread(str(path), flags)
+    array, said = _imread_quietly(path, flags)
+    if array is not None and said and path.suffix.lower() in (".jpg", ".jpeg"):
+        # libjpeg decodes a damaged file with grey blocks and a warning (other codecs' warnings are benign)
+        raise SegnetError(f"cannot decode {path}: corrupt or truncated JPEG ({said})")
     if array is None and fallback:
         array = _pillow_rgb(path)
         if array is not None and array.ndim == 3:
             array = np.ascontiguousarray(array[..., ::-1])
     if array is None:
-        raise SegnetError(f"cannot decode {path}: unreadable, corrupt or truncated image file")
+        why = f" ({said})" if said else ""
+        raise SegnetError(f"cannot decode {path}: unreadable, corrupt or truncated image file{why}")
     return array
 
 
@@ -91,20 +91,29 @@ def readable_image(path: str | Path) -> bool:
         return False
 
 
-def _imread_jpeg(path: Path, flags: int) -> tuple[np.ndarray | None, str]:
-    """cv2.imread, with the warnings libjpeg prints straight to file descriptor 2 captured."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            array = cv2.imread(str(path), flags)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        sink.seek(0)
-        lines = sink.read().decode(errors="replace").strip().splitlines()
-    return array, lines[0].strip() if lines else ""
+# File descriptor 2 belongs to the process: one thread at a time may point it elsewhere (the
+# service decodes uploads in a thread pool; two overlapping swaps would leave stderr lost).
+_STDERR_SWAP = threading.Lock()
+
+
+def _imread_quietly(path: Path, flags: int) -> tuple[np.ndarray | None, str]:
+    """cv2.imread, with what the codec libraries print straight to file descriptor 2 (libjpeg's
+    warnings, libpng's "Read Error") captured instead of shown: its first line is returned, for the
+    one-line message of a file that fails."""
+    with _STDERR_SWAP:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                array = cv2.imread(str(path), flags)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            lines = sink.read().decode(errors="replace").splitlines()
+    said = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("[")]  # "[ WARN..." is OpenCV's own log
+    return array, said[0] if said else ""
 
 
 def read_image(path: str | Path) -> np.ndarray:
