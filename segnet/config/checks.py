@@ -9,9 +9,6 @@ from omegaconf import DictConfig
 from segnet.core.choices import AMP, AUX_TARGETS, AUX_WEIGHTING, BN_MODES, CLASS_WEIGHTS, OPTIMIZERS, SCHEDULES, STAGES
 from segnet.errors import SegnetError
 
-# CamVid's frames: the reference of the load-time crop-size check (training checks the real frames)
-FRAME_HEIGHT, FRAME_WIDTH = 360, 480
-
 
 def _check(ok: bool, key: str, value: Any, need: str) -> None:
     if not ok:
@@ -23,7 +20,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_run(cfg)
     _check_data(cfg.data)
     for stage in STAGES:
-        _check_stage(stage, cfg[stage], cfg.data.scale)
+        _check_stage(stage, cfg[stage])
     _check_optim(cfg.optim)
     _check_loss(cfg.loss, cfg.model)
     _check_model(cfg.model)
@@ -67,7 +64,7 @@ def _check_data(d: DictConfig) -> None:
            "does not apply data.scale_jitter / photometric / sky_repaint; turn one off")
 
 
-def _check_stage(stage: str, s: DictConfig, scale: float) -> None:
+def _check_stage(stage: str, s: DictConfig) -> None:
     _check(s.epochs >= 0, f"{stage}.epochs", s.epochs, "must be >= 0")
     _check(s.lr > 0, f"{stage}.lr", s.lr, "must be > 0")
     _check(0 < s.lr_decay <= 1, f"{stage}.lr_decay", s.lr_decay, "must be in (0, 1]")
@@ -78,12 +75,10 @@ def _check_stage(stage: str, s: DictConfig, scale: float) -> None:
     _check(s.patience is None or s.patience >= 1, f"{stage}.patience", s.patience, "must be >= 1 or null")
     _check(s.batch_size >= 1, f"{stage}.batch_size", s.batch_size, "must be >= 1")
     _check(s.max_minutes is None or s.max_minutes > 0, f"{stage}.max_minutes", s.max_minutes, "must be > 0")
-    if s.crop_size is not None:
-        _check(s.crop_size >= 8, f"{stage}.crop_size", s.crop_size, "must be >= 8 (or null for full frames)")
-        # the scaled frame size as the data layer makes it (albumentations RandomScale truncates)
-        height, width = int(FRAME_HEIGHT * scale), int(FRAME_WIDTH * scale)
-        _check(s.crop_size <= min(height, width), f"{stage}.crop_size", s.crop_size,
-               f"larger than the {height}x{width} frames at data.scale={scale}")
+    # whether the crop fits the frames is checked at the start of training, against the data's own
+    # frames (segnet.training.batches): a config does not know which data it will meet
+    _check(s.crop_size is None or s.crop_size >= 8, f"{stage}.crop_size", s.crop_size,
+           "must be >= 8 (or null for full frames)")
 
 
 def _check_optim(o: DictConfig) -> None:
