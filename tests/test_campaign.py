@@ -1,0 +1,63 @@
+"""tools/campaign.py: phases run in chunks until their CPU budget or their epochs end, the next
+phase starts from the last one's best.pt, the ledger names machine and precision of each chunk,
+a second run resumes (and trains nothing more once done), and a bad plan is one line."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+REPO = Path(__file__).resolve().parent.parent
+TOOL = REPO / "tools" / "campaign.py"
+TINY = """model: {{name: fc_densenet, options: {{growth_rate: 4, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 8}}}}
+data: {{root: {root}, limit_train: 8, limit_val: 1, scale: 0.25, num_workers: 0}}
+train: {{crop_size: 64, batch_size: 4, epochs: 3}}
+finetune: {{enabled: false}}
+loss: {{class_weights: none}}
+threads: 1
+progress: false
+"""
+
+
+def campaign(*args, cwd):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_two_phases_in_chunks_with_ledger_and_curve(tmp_path, camvid_root):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY.format(root=camvid_root))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"phases:\n  - {{name: first, recipe: {recipe}, cpu_hours: 0.0001}}\n"
+                    f"  - {{name: second, recipe: {recipe}, cpu_hours: 1, overrides: [train.lr=0.0005]}}\n")
+    runs, log = tmp_path / "runs", tmp_path / "log"
+    args = ("--plan", plan, "--runs", runs, "--log", log, "--chunk-minutes", "0.0001")  # one epoch per chunk
+    done = campaign("run", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    ledger = json.loads((log / "ledger.json").read_text())
+    # the first phase's tiny budget is spent by its first chunk; the second runs until its 3 epochs are done
+    assert [(c["phase"], c["epoch"], c["finished"]) for c in ledger] == [
+        ("first", 1, False), ("second", 1, False), ("second", 2, False), ("second", 3, True)]
+    assert all(c["exit"] == 0 and c["cpu_s"] > 0 and c["machine"] and c["precision"] in ("float32", "bfloat16")
+               for c in ledger)
+    assert "--resume" in ledger[2]["command"] and "load_from=" in ledger[1]["command"]
+    second = OmegaConf.load(runs / "second" / "config.yaml")
+    assert second.load_from == str(runs / "first" / "best.pt") and second.train.lr == 0.0005
+    with open(log / "second.csv", newline="") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3"]
+    assert (log / "first.csv").is_file() and (log / "val_miou_vs_cpu_hours.png").stat().st_size > 10_000
+
+    again = campaign("run", *args, cwd=tmp_path)
+    assert again.returncode == 0 and json.loads((log / "ledger.json").read_text()) == ledger
+
+
+def test_a_bad_plan_is_one_line(tmp_path):
+    for text, words in [("phases: []\n", "no 'phases'"), ("phases:\n  - {name: a, cpu_hours: 1}\n", "needs name, recipe"),
+                        ("phases:\n  - {name: a, recipe: nowhere.yaml, cpu_hours: 1}\n", "recipe not found")]:
+        plan = tmp_path / "plan.yaml"
+        plan.write_text(text)
+        done = campaign("run", "--plan", plan, "--runs", tmp_path / "r", "--log", tmp_path / "l", cwd=tmp_path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, done.stderr

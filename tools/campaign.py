@@ -1,0 +1,250 @@
+"""A long CPU training campaign (issue #24): phases of segnet training in chunks, one ledger, one curve.
+
+    python tools/campaign.py run --plan PLAN.yaml --runs RUNS [--log docs/results/campaign] [--chunk-minutes 60]
+    python tools/campaign.py report --plan PLAN.yaml --runs RUNS [--log docs/results/campaign]
+
+A plan lists phases in order, each a segnet recipe, its overrides and a budget in CPU-hours:
+
+    phases:
+      - {name: half, recipe: configs/x_half.yaml, cpu_hours: 10}
+      - {name: full, recipe: configs/x_full.yaml, cpu_hours: 6, overrides: [train.batch_size=2]}
+
+A phase trains in chunks of --chunk-minutes wall minutes, each a child process (`segnet train
+--config RECIPE run_dir=RUNS/<phase> max_minutes=M`, then `segnet train --resume RUNS/<phase>
+max_minutes=M`) whose CPU time (wait4: the trainer and its loader workers) goes into the ledger
+with the machine, the precision and the epoch it reached. A phase ends when the ledger says its
+budget is spent or its recipe has no epoch left; the next phase starts from its best.pt
+(`load_from`). Ctrl-C or SIGTERM stop the chunk at a safe point (segnet writes last.pt); the same
+command resumes, on this machine or, with the run folders carried over, another one.
+
+After every chunk the log folder gets ledger.json (committed: it survives the machine), each
+phase's metrics.csv (<phase>.csv) and val_miou_vs_cpu_hours.png: val mIoU after every epoch
+against the campaign's cumulative CPU-hours, one colour per phase, the machines named in the legend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from segnet.core.atomic import atomic_write
+from segnet.core.device import cpu_description
+
+REPO = Path(__file__).resolve().parent.parent
+_child: subprocess.Popen | None = None
+_stopping = False
+
+
+def fail(message: str) -> None:
+    print(f"campaign: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_plan(path: Path) -> list[dict]:
+    """The plan's phases, each with name, recipe (absolute), cpu_hours and overrides; refused in one line."""
+    if not path.is_file():
+        fail(f"plan not found: {path}")
+    plan = OmegaConf.to_container(OmegaConf.load(path))
+    phases = plan.get("phases") if isinstance(plan, dict) else None
+    if not phases:
+        fail(f"{path}: no 'phases' list")
+    seen = set()
+    for i, phase in enumerate(phases):
+        where = f"{path}: phase {i + 1}"
+        if not isinstance(phase, dict) or not {"name", "recipe", "cpu_hours"} <= set(phase):
+            fail(f"{where} needs name, recipe and cpu_hours")
+        if phase["name"] in seen or not str(phase["name"]).isidentifier():
+            fail(f"{where}: name {phase['name']!r} must be a unique identifier")
+        seen.add(phase["name"])
+        recipe = Path(str(phase["recipe"]))
+        phase["recipe"] = recipe if recipe.is_absolute() else REPO / recipe  # relative: to the repository
+        if not phase["recipe"].is_file():
+            fail(f"{where}: recipe not found: {phase['recipe']}")
+        if not float(phase["cpu_hours"]) > 0:
+            fail(f"{where}: cpu_hours must be > 0")
+        phase.setdefault("overrides", [])
+    return phases
+
+
+def read_ledger(log: Path) -> list[dict]:
+    path = log / "ledger.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+
+
+def phase_cpu_s(ledger: list[dict], phase: str) -> float:
+    return sum(c["cpu_s"] for c in ledger if c["phase"] == phase)
+
+
+def last_state(run: Path) -> dict:
+    """epoch, finished and best val mIoU of a run folder's last.pt (empty before the first)."""
+    if not (run / "last.pt").is_file():
+        return {}
+    from segnet.checkpoints.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(run / "last.pt")
+    return {"stage": ckpt["stage"], "epoch": int(ckpt["epoch"]), "finished": bool(ckpt.get("finished")),
+            "best_val_miou": ckpt["meta"].get("best_miou")}
+
+
+def precision(run: Path) -> str | None:
+    """The arithmetic the run's amp setting gives on this machine (float32 or bfloat16 on a CPU)."""
+    if not (run / "config.yaml").is_file():
+        return None
+    import torch
+
+    from segnet.core.device import resolve_amp
+
+    dtype = resolve_amp(OmegaConf.load(run / "config.yaml").amp, torch.device("cpu"))
+    return str(dtype or torch.float32).replace("torch.", "")
+
+
+# ---------------------------------------------------------------------------------- one chunk
+def run_chunk(cmd: list[str], log_file: Path) -> tuple[int, float, float]:
+    """``cmd`` in its own session (a Ctrl-C reaches only this tool, which forwards one SIGINT);
+    (exit code, wall s, CPU s of the child and its reaped descendants)."""
+    global _child
+    start = time.monotonic()
+    with open(log_file, "a") as out:
+        out.write(f"\n$ {' '.join(cmd)}  # {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        out.flush()
+        _child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+        if _stopping:
+            _child.send_signal(signal.SIGINT)
+        _, status, usage = os.wait4(_child.pid, 0)
+        _child = None
+    return os.waitstatus_to_exitcode(status), time.monotonic() - start, usage.ru_utime + usage.ru_stime
+
+
+def _stop(signum, frame) -> None:
+    global _stopping
+    _stopping = True
+    if _child is not None:
+        _child.send_signal(signal.SIGINT)
+
+
+def phase_command(phases: list[dict], index: int, run: Path, runs: Path, chunk_minutes: float) -> list[str]:
+    phase = phases[index]
+    segnet = [sys.executable, "-m", "segnet", "train"]
+    if (run / "last.pt").is_file():
+        return segnet + ["--resume", str(run), f"max_minutes={chunk_minutes}"]
+    cmd = segnet + ["--config", str(phase["recipe"]), f"run_dir={run}", f"name=campaign-{phase['name']}",
+                    f"max_minutes={chunk_minutes}", *phase["overrides"]]
+    if index > 0:
+        best = runs / phases[index - 1]["name"] / "best.pt"
+        if not best.is_file():
+            fail(f"phase {phase['name']} starts from {best}, which does not exist")
+        cmd.append(f"load_from={best}")
+    return cmd
+
+
+def cmd_run(args) -> int:
+    phases = read_plan(args.plan)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    for index, phase in enumerate(phases):
+        run, budget = args.runs / phase["name"], float(phase["cpu_hours"]) * 3600
+        while not _stopping:
+            ledger = read_ledger(args.log)
+            state = last_state(run)
+            if state.get("finished") or phase_cpu_s(ledger, phase["name"]) >= budget:
+                break
+            cmd = phase_command(phases, index, run, args.runs, args.chunk_minutes)
+            print(f"campaign: {phase['name']}: chunk {sum(c['phase'] == phase['name'] for c in ledger) + 1} "
+                  f"({phase_cpu_s(ledger, phase['name']) / 3600:.2f} of {budget / 3600:g} CPU-h spent)", flush=True)
+            code, wall, cpu = run_chunk(cmd, args.runs / f"{phase['name']}.log")
+            state = last_state(run)
+            ledger.append({"phase": phase["name"], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "exit": code,
+                           "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "machine": cpu_description(),
+                           "precision": precision(run),
+                           "command": " ".join(cmd[2:]), **state})
+            write_json(args.log / "ledger.json", ledger)
+            report(phases, args.runs, args.log)
+            if code not in (0, 130):
+                fail(f"segnet train exited with {code} in phase {phase['name']} (log: {args.runs / phase['name']}.log)")
+        if _stopping:
+            print("campaign: stopped; run the same command again to resume", file=sys.stderr)
+            return 130
+        print(f"campaign: {phase['name']}: done ({phase_cpu_s(read_ledger(args.log), phase['name']) / 3600:.2f} "
+              f"CPU-h)", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- the curve
+def report(phases: list[dict], runs: Path, log: Path) -> None:
+    """<phase>.csv copies and val_miou_vs_cpu_hours.png from the run folders and the ledger."""
+    ledger, offset, curves = read_ledger(log), 0.0, []
+    for phase in phases:
+        metrics = runs / phase["name"] / "metrics.csv"
+        if metrics.is_file():
+            shutil.copyfile(metrics, log / f"{phase['name']}.csv")
+        if not (log / f"{phase['name']}.csv").is_file():
+            break
+        with open(log / f"{phase['name']}.csv", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("val_miou") and r.get("cpu_minutes")]
+        machines = sorted({c["machine"].split(",")[0] + (f" ({c['precision']})" if c.get("precision") else "")
+                           for c in ledger if c["phase"] == phase["name"]})
+        curves.append((phase["name"], machines, [offset + float(r["cpu_minutes"]) / 60 for r in rows],
+                       [100 * float(r["val_miou"]) for r in rows]))
+        offset += phase_cpu_s(ledger, phase["name"]) / 3600
+    if not curves:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for name, machines, x, y in curves:
+        ax.plot(x, y, marker=".", markersize=3, label=f"{name}: {'; '.join(machines)}")
+    ax.set(xlabel="campaign CPU-hours (all cores)", ylabel="val mIoU %", title="CamVid val mIoU during the campaign")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    with atomic_write(log / "val_miou_vs_cpu_hours.png") as f:
+        fig.savefig(f, dpi=100, format="png")
+    plt.close(fig)
+
+
+def cmd_report(args) -> int:
+    report(read_plan(args.plan), args.runs, args.log)
+    print(f"wrote {args.log / 'val_miou_vs_cpu_hours.png'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("run", cmd_run), ("report", cmd_report)):
+        p = sub.add_parser(name)
+        p.add_argument("--plan", type=Path, required=True)
+        p.add_argument("--runs", type=Path, required=True, help="run folders, one per phase (outside the work tree)")
+        p.add_argument("--log", type=Path, default=REPO / "docs" / "results" / "campaign",
+                       help="ledger, per-phase metrics and the curve (committed)")
+        p.set_defaults(func=func)
+        if name == "run":
+            p.add_argument("--chunk-minutes", type=float, default=60, help="wall minutes per chunk (max_minutes)")
+    args = parser.parse_args(argv)
+    args.plan, args.runs, args.log = args.plan.resolve(), args.runs.resolve(), args.log.resolve()
+    args.log.mkdir(parents=True, exist_ok=True)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
