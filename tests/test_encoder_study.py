@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "encoder_study.py"
 TINY = ["--epochs", "1", "--set", "data.limit_train=4", "data.limit_val=2", "train.crop_size=32", "data.scale=0.25",
@@ -57,11 +59,15 @@ def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
     assert 0 < float(epochs[0]["cpu_minutes"]) <= float(rows[0]["train_cpu_h"]) * 60  # within the child's CPU
 
     doc = tmp_path / "encoders.md"
-    doc.write_text("# x\n<!-- encoder-study:table -->\npending\n<!-- /encoder-study:table -->\nafter\n")
+    doc.write_text("# x\n<!-- encoder-study:table -->\npending\n<!-- /encoder-study:table -->\nafter\n"
+                   "<!-- encoder-study:efficiency -->\n<!-- /encoder-study:efficiency -->\n")
     table = study("table", "--out", str(out), "--write", str(doc), cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     text = doc.read_text()
-    assert "| resnet34 | 1 |" in text and "pending" not in text and text.endswith("after\n")
+    assert "| resnet34 | 1 |" in text and "pending" not in text and "after\n" in text
+    line = next(t for t in text.splitlines() if t.startswith("| resnet34 | ") and "per" not in t and t.count("|") == 7)
+    test_miou, per_param = (float(c.strip("* ")) for c in line.split("|")[2:4])
+    assert per_param == pytest.approx(test_miou / float(rows[0]["params_m"]), abs=0.01)
 
 
 def test_a_larger_budget_continues_the_smaller_budgets_runs(tmp_path, camvid_root):

@@ -323,6 +323,9 @@ def cmd_table(args) -> int:
     text = results.fill_table(args.write.read_text(), table)
     if text is None:
         fail(f"{args.write} has no {results.TABLE_START} ... {results.TABLE_END} block to fill")
+    # the cost ratios, where the file has a block for them
+    text = results.fill_table(text, results.efficiency_table(rows), results.EFFICIENCY_START,
+                              results.EFFICIENCY_END) or text
     args.write.write_text(text)
     print(f"wrote the table into {args.write}")
     return 0

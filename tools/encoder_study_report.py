@@ -24,6 +24,7 @@ COLUMNS = [
     "threads", "machine",
 ]
 TABLE_START, TABLE_END = "<!-- encoder-study:table -->", "<!-- /encoder-study:table -->"
+EFFICIENCY_START, EFFICIENCY_END = "<!-- encoder-study:efficiency -->", "<!-- /encoder-study:efficiency -->"
 
 
 def read_json(path: Path) -> dict:
@@ -218,9 +219,30 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def fill_table(text: str, table: str) -> str | None:
-    """``text`` with the block between TABLE_START and TABLE_END replaced by ``table``; None without one."""
-    if TABLE_START not in text or TABLE_END not in text:
+# (header, summary column it divides test mIoU % by, scale of that column)
+EFFICIENCY = [
+    ("per M parameters", "params_m", 1), ("per CPU-hour of training", "train_cpu_h", 1),
+    ("per GiB of a training step", "step_peak_mib", 1 / 1024), ("per 10 ms of CPU inference", "infer_cpu_s_frame", 100),
+]
+
+
+def efficiency_table(rows: list[dict]) -> str:
+    """Test mIoU (%) per unit of each cost, one line per model (means over seeds): the ratios the
+    study's answer compares, best of each column in bold."""
+    stats = per_model(rows)
+    ratios = {m: [100 * s["test_miou"][0] / (s[key][0] * scale) for _, key, scale in EFFICIENCY]
+              for m, s in stats.items()}
+    best = [max(r[i] for r in ratios.values()) for i in range(len(EFFICIENCY))]
+    lines = ["| model | test mIoU % | " + " | ".join(h for h, *_ in EFFICIENCY) + " |", "|---" * (len(EFFICIENCY) + 2) + "|"]
+    for model, values in ratios.items():
+        cells = [f"**{v:.2f}**" if v == b else f"{v:.2f}" for v, b in zip(values, best)]
+        lines.append(f"| {model} | {100 * stats[model]['test_miou'][0]:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fill_table(text: str, table: str, start: str = TABLE_START, end: str = TABLE_END) -> str | None:
+    """``text`` with the block between ``start`` and ``end`` replaced by ``table``; None without one."""
+    if start not in text or end not in text:
         return None
-    before, rest = text.split(TABLE_START, 1)
-    return f"{before}{TABLE_START}\n{table}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}"
+    before, rest = text.split(start, 1)
+    return f"{before}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
