@@ -91,6 +91,24 @@ def test_a_larger_budget_continues_the_smaller_budgets_runs(tmp_path, camvid_roo
     assert again.returncode == 2 and "holds no finished run" in again.stderr.strip().splitlines()[-1]
 
 
+def test_another_recipe_trains_as_many_epochs_as_the_first_did(tmp_path, camvid_root):
+    """--epochs-from: the recipe comparison (SGD + warm-up + cosine, which needs its epoch count) at
+    the budget the first recipe's runs had."""
+    first, second = tmp_path / "adam", tmp_path / "sgd"
+    common = ["--data-root", str(camvid_root), "--models", "resnet34", *TINY[2:]]
+    done = study("run", "--epochs", "3", "--runs", str(first), "--out", str(tmp_path / "o1"), *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = study("run", "--epochs-from", str(first), "--recipe", str(REPO / "configs/study/encoders_sgd.yaml"),
+                 "--runs", str(second), "--out", str(tmp_path / "o2"), *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resnet34 seed 0: training (epochs of adam)" in done.stdout
+    rows = report_rows(second / "resnet34-seed0")
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert [round(float(r["lr"]), 6) for r in rows] == [round(1e-2 / 3, 6), round(2e-2 / 3, 6), 1e-2]  # warm-up
+    mixed = study("run", "--epochs-from", str(first), "--epochs", "2", "--runs", str(second), *common, cwd=tmp_path)
+    assert mixed.returncode == 2 and "--epochs-from is the budget" in mixed.stderr
+
+
 def report_rows(run: Path) -> list[dict]:
     with open(run / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))

@@ -3,6 +3,7 @@
     python tools/encoder_study.py run --minutes 60 [--cores 0 1] [--seeds-for dsnet50=0,1 ...]
     python tools/encoder_study.py run --epochs 30 --out docs/results/encoders/epochs
     python tools/encoder_study.py run --minutes 180 --models M --extend-from runs/encoder_study/60min --out ...
+    python tools/encoder_study.py run --epochs-from runs/encoder_study/60min --recipe configs/study/encoders_sgd.yaml ...
     python tools/encoder_study.py report --runs runs/encoder_study/60min   # summary.csv and figure again
     python tools/encoder_study.py table --write docs/results/encoders.md    # the table from summary.csv
 
@@ -123,6 +124,13 @@ def extend_run(source: Path, run: Path, conditions: dict) -> None:
     tmp.rename(run)
 
 
+def source_epochs(source: Path) -> int:
+    """The epochs ``source`` (a finished run) trained: another recipe's run gets as many."""
+    if not results.read_json(source / "study.json").get("train_done"):
+        fail(f"--epochs-from: {source} holds no finished run")
+    return len(results.metric_rows(source))
+
+
 def test_subset(root: Path, frames: int, runs: Path) -> Path:
     """A data root whose test split is the first ``frames`` test pairs (links; the rest linked whole)."""
     sub = runs / f".camvid-test{frames}"
@@ -193,14 +201,16 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
                 return True
             # room for one more whole epoch at least (the trainer stops when the next would not fit)
             cmd.append(f"max_minutes={max(left, 1.05 * last_epoch, 0.6) / 60:.4f}")
-        cmd += [f"train.epochs={args.epochs}"] if args.epochs else []  # an extended run's new budget
+        epochs = args.epochs or args.epochs_for.get(run.name)
+        cmd += [f"train.epochs={epochs}"] if epochs else []  # an extended run's new budget
     else:
         name, options = MODELS[model]
         cmd = segnet + ["--config", str(args.recipe), f"model.name={name}", f"seed={seed}", f"run_dir={run}",
                         f"data.root={args.data_root}", f"name={model}-seed{seed}"]
         cmd += [f"model.options.{k}={v}" for k, v in options.items()] + list(conditions["overrides"])
         cmd += [f"max_minutes={args.minutes}"] if args.minutes else []
-        cmd += [f"train.epochs={args.epochs}"] if args.epochs else []
+        epochs = args.epochs or args.epochs_for.get(run.name)
+        cmd += [f"train.epochs={epochs}"] if epochs else []
     write_json(run / "study.json", ledger)
     print(f"[core {core}] {model} seed {seed}: {'continuing' if resumable else 'training'} "
           f"({conditions['budget']})", flush=True)
@@ -249,13 +259,15 @@ def _forward_stop(signum, frame) -> None:
 
 
 def cmd_run(args) -> int:
-    if not args.minutes and not args.epochs:
-        fail("give a budget: --minutes M (equal CPU time) and/or --epochs E (equal epochs)")
+    if args.epochs_from and (args.minutes or args.epochs):
+        fail("--epochs-from is the budget: leave out --minutes and --epochs")
+    if not args.minutes and not args.epochs and not args.epochs_from:
+        fail("give a budget: --minutes M (equal CPU time) and/or --epochs E (equal epochs), or --epochs-from RUNS")
     if not args.recipe.is_file():
         fail(f"recipe not found: {args.recipe}")
     if not (args.data_root / "test").is_dir():
         fail(f"CamVid not found at {args.data_root} (--data-root, or $SEGNET_DATA_ROOT; see data/README.md)")
-    budget = budget_tag(args.minutes, args.epochs)
+    budget = budget_tag(args.minutes, args.epochs) or f"epochs of {args.epochs_from.name}"
     args.runs = args.runs or REPO / "runs" / "encoder_study" / budget.replace(" ", "").replace(",", "-")
     args.runs.mkdir(parents=True, exist_ok=True)
     args.test_root = test_subset(args.data_root, args.limit_test, args.runs) if args.limit_test else args.data_root
@@ -271,6 +283,8 @@ def cmd_run(args) -> int:
         run = args.runs / f"{model}-seed{seed}"
         if args.extend_from and not run.exists():
             extend_run(args.extend_from / run.name, run, conditions)
+        if args.epochs_from:
+            args.epochs_for[run.name] = source_epochs(args.epochs_from / run.name)
         stored = results.read_json(run / "study.json").get("conditions")
         if stored and stored != conditions:
             fail(f"{run} was trained under {stored}, not {conditions}: pass another --runs")
@@ -350,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="auto", choices=["auto", "torch"], help="test and timing runtime (auto: the default)")
     p.add_argument("--runs", type=Path, default=None, help="run folders (default: runs/encoder_study/<budget>)")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--epochs-from", type=Path, default=None, metavar="RUNS",
+                   help="each run trains as many epochs as the same model's finished run in RUNS (another recipe "
+                        "at the same budget: a cosine schedule needs its epoch count)")
     p.add_argument("--extend-from", type=Path, default=None, metavar="RUNS",
                    help="start each run from the same model's finished run in RUNS (a smaller --minutes budget)")
     p.set_defaults(func=cmd_run)
@@ -373,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         args.data_root, args.recipe = args.data_root.resolve(), args.recipe.resolve()
         args.runs = args.runs.resolve() if args.runs else None
         args.extend_from = args.extend_from.resolve() if args.extend_from else None
+        args.epochs_from = args.epochs_from.resolve() if args.epochs_from else None
+        args.epochs_for = {}
     args.out = args.out.resolve() if hasattr(args, "out") else None
     return args.func(args)
 
