@@ -3,7 +3,8 @@
 Why per file: three single-process runs of the whole suite died with SIGSEGV at the same point
 (~190 tests in, after the OpenVINO / ONNX Runtime / NNCF tests), a native-runtime crash not yet
 pinned down. Isolation keeps one file's native state from reaching the others; every file still
-runs. A file that fails, crashes or collects no test fails the run. The last line is the total,
+runs. A file that fails, crashes or collects no test fails the run. Each file's wall time is printed
+(the CI budget is spent file by file). The last line is the total,
 ``total: N passed, N failed, N skipped``, counted from each file's JUnit XML report.
 
     python tools/run_tests.py [test files...] [pytest args...]      # default: every tests/**/test_*.py
@@ -14,6 +15,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -40,7 +42,9 @@ def main(args: list[str]) -> int:
             report = Path(tmp) / f"{index}.xml"
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
                    str(path.relative_to(ROOT)), *extra]  # fmt: skip
+            started = time.monotonic()
             code = subprocess.run(cmd, cwd=ROOT, check=False).returncode
+            print(f"{path.relative_to(ROOT)}: {time.monotonic() - started:.0f} s", flush=True)
             if report.is_file():
                 p, f, s = _counts(report)
                 passed, failed, skipped = passed + p, failed + f, skipped + s
