@@ -27,22 +27,19 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from supervisor import Supervisor
 
 from segnet.core.atomic import atomic_write
 from segnet.core.device import cpu_description
 
 REPO = Path(__file__).resolve().parent.parent
-_child: subprocess.Popen | None = None
-_stopping = False
+SUPERVISOR = Supervisor(REPO)
 
 
 def fail(message: str) -> None:
@@ -115,29 +112,6 @@ def precision(run: Path) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- one chunk
-def run_chunk(cmd: list[str], log_file: Path) -> tuple[int, float, float]:
-    """``cmd`` in its own session (a Ctrl-C reaches only this tool, which forwards one SIGINT);
-    (exit code, wall s, CPU s of the child and its reaped descendants)."""
-    global _child
-    start = time.monotonic()
-    with open(log_file, "a") as out:
-        out.write(f"\n$ {' '.join(cmd)}  # {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        out.flush()
-        _child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
-        if _stopping:
-            _child.send_signal(signal.SIGINT)
-        _, status, usage = os.wait4(_child.pid, 0)
-        _child = None
-    return os.waitstatus_to_exitcode(status), time.monotonic() - start, usage.ru_utime + usage.ru_stime
-
-
-def _stop(signum, frame) -> None:
-    global _stopping
-    _stopping = True
-    if _child is not None:
-        _child.send_signal(signal.SIGINT)
-
-
 def phase_command(phases: list[dict], index: int, run: Path, runs: Path, chunk_minutes: float) -> list[str]:
     phase = phases[index]
     segnet = [sys.executable, "-m", "segnet", "train"]
@@ -156,11 +130,10 @@ def phase_command(phases: list[dict], index: int, run: Path, runs: Path, chunk_m
 def cmd_run(args) -> int:
     phases = read_plan(args.plan)
     args.runs.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    SUPERVISOR.stop_on_signals()
     for index, phase in enumerate(phases):
         run, budget = args.runs / phase["name"], float(phase["cpu_hours"]) * 3600
-        while not _stopping:
+        while not SUPERVISOR.stopping:
             ledger = read_ledger(args.log)
             state = last_state(run)
             if state.get("finished") or phase_cpu_s(ledger, phase["name"]) >= budget:
@@ -168,17 +141,18 @@ def cmd_run(args) -> int:
             cmd = phase_command(phases, index, run, args.runs, args.chunk_minutes)
             print(f"campaign: {phase['name']}: chunk {sum(c['phase'] == phase['name'] for c in ledger) + 1} "
                   f"({phase_cpu_s(ledger, phase['name']) / 3600:.2f} of {budget / 3600:g} CPU-h spent)", flush=True)
-            code, wall, cpu = run_chunk(cmd, args.runs / f"{phase['name']}.log")
+            chunk = SUPERVISOR.run(cmd, args.runs / f"{phase['name']}.log")
+            code = chunk.code
             state = last_state(run)
             ledger.append({"phase": phase["name"], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "exit": code,
-                           "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "machine": cpu_description(),
+                           "wall_s": round(chunk.wall_s, 1), "cpu_s": round(chunk.cpu_s, 1), "machine": cpu_description(),
                            "precision": precision(run),
                            "command": " ".join(cmd[2:]), **state})
             write_json(args.log / "ledger.json", ledger)
             report(phases, args.runs, args.log)
             if code not in (0, 130):
                 fail(f"segnet train exited with {code} in phase {phase['name']} (log: {args.runs / phase['name']}.log)")
-        if _stopping:
+        if SUPERVISOR.stopping:
             print("campaign: stopped; run the same command again to resume", file=sys.stderr)
             return 130
         print(f"campaign: {phase['name']}: done ({phase_cpu_s(read_ledger(args.log), phase['name']) / 3600:.2f} "

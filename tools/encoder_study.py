@@ -36,16 +36,14 @@ import json
 import os
 import queue
 import shutil
-import signal
-import subprocess
 import sys
 import threading
-import time
+from dataclasses import astuple
 from pathlib import Path
 
 import encoder_study_report as results
-
 from omegaconf import OmegaConf
+from supervisor import Supervisor
 
 from segnet.core.atomic import atomic_write
 from segnet.core.paths import default_data_root
@@ -67,8 +65,7 @@ MODELS = {
     "fc_densenet67": ("fc_densenet67", {"dropout": 0.0}),
     "fc_log_densenet103": ("fc_log_densenet103", {"deep_supervision": False}),
 }
-_children: dict[int, subprocess.Popen] = {}
-_stop = threading.Event()
+SUPERVISOR = Supervisor(REPO)
 
 
 def fail(message: str) -> None:
@@ -152,26 +149,9 @@ def test_subset(root: Path, frames: int, runs: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------- children
-def run_child(cmd: list[str], core: int, log: Path, env: dict | None = None) -> tuple[int, float, float, float]:
-    """Run ``cmd`` pinned to ``core`` with one thread; (exit code, wall s, CPU s, peak RSS MiB).
-
-    The child gets its own session: a Ctrl-C reaches only this tool, which forwards one SIGINT
-    (a second one would make segnet train exit without waiting for a safe point)."""
-    env = dict(os.environ, **(env or {}), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    start = time.monotonic()
-    with open(log, "a") as out:
-        out.write(f"\n$ {' '.join(cmd)}  # core {core}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        out.flush()
-        proc = subprocess.Popen(["taskset", "-c", str(core), *cmd], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, cwd=REPO, start_new_session=True)
-        _children[proc.pid] = proc
-        if _stop.is_set():
-            proc.send_signal(signal.SIGINT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        _children.pop(proc.pid, None)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    return proc.returncode, time.monotonic() - start, cpu, usage.ru_maxrss / 1024  # ru_maxrss: KiB on Linux
+def run_child(cmd: list[str], core: int, log: Path, env: dict | None = None):
+    """``cmd`` pinned to ``core`` with one thread (the study's unit of compute)."""
+    return SUPERVISOR.run(cmd, log, dict(env or {}, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"), core=core)
 
 
 def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dict) -> bool:
@@ -214,7 +194,7 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
     write_json(run / "study.json", ledger)
     print(f"[core {core}] {model} seed {seed}: {'continuing' if resumable else 'training'} "
           f"({conditions['budget']})", flush=True)
-    code, wall, cpu, rss = run_child(cmd, core, run / "study.log")
+    code, wall, cpu, rss = astuple(run_child(cmd, core, run / "study.log"))
     ledger.update(train_wall_s=ledger["train_wall_s"] + wall, train_cpu_s=ledger["train_cpu_s"] + cpu,
                   peak_rss_mib=max(ledger["peak_rss_mib"], rss), invocations=ledger["invocations"] + 1,
                   train_done=code == 0 and not (args.minutes and ledger["train_cpu_s"] + cpu < args.minutes * 60),
@@ -226,15 +206,15 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
 
 
 def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list) -> None:
-    while not _stop.is_set():
+    while not SUPERVISOR.stopping:
         try:
             model, seed, run = jobs.get_nowait()
         except queue.Empty:
             return
         try:
-            while not train_run(model, seed, run, core, args, conditions) and not _stop.is_set():
+            while not train_run(model, seed, run, core, args, conditions) and not SUPERVISOR.stopping:
                 pass  # a CPU budget not yet spent: the run continues from its last.pt
-            if _stop.is_set():
+            if SUPERVISOR.stopping:
                 continue
             print(f"[core {core}] {model} seed {seed}: measuring", flush=True)
             cmd = [sys.executable, str(Path(__file__).resolve()), "measure", str(run), "--data-root",
@@ -242,7 +222,7 @@ def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list)
             # the OpenVINO conversion of best.pt stays with the run, not in ~/.cache
             env = {"SEGNET_CACHE_DIR": str(run / "cache")}
             env.update({"SEGNET_BACKEND": "torch"} if args.backend == "torch" else {})
-            code = run_child(cmd, core, run / "study.log", env)[0]
+            code = run_child(cmd, core, run / "study.log", env).code
             if code not in (0, 130):
                 raise RuntimeError(f"measure exited with {code} (log: {run / 'study.log'})")
             if code == 0:
@@ -250,12 +230,6 @@ def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list)
         except Exception as exc:  # noqa: BLE001 - one failed run must not stop the others
             failures.append(f"{model} seed {seed}: {exc}")
             print(f"[core {core}] {model} seed {seed}: FAILED: {exc}", flush=True)
-
-
-def _forward_stop(signum, frame) -> None:
-    _stop.set()
-    for proc in list(_children.values()):
-        proc.send_signal(signal.SIGINT)
 
 
 def cmd_run(args) -> int:
@@ -292,8 +266,7 @@ def cmd_run(args) -> int:
             print(f"{model} seed {seed}: done already, skipped")
             continue
         jobs.put((model, seed, run))
-    signal.signal(signal.SIGINT, _forward_stop)
-    signal.signal(signal.SIGTERM, _forward_stop)
+    SUPERVISOR.stop_on_signals()
     failures: list[str] = []
     threads = [threading.Thread(target=worker, args=(c, jobs, args, conditions, failures)) for c in args.cores]
     for t in threads:
@@ -301,7 +274,7 @@ def cmd_run(args) -> int:
     while any(t.is_alive() for t in threads):  # joined with a timeout so that signals reach us
         for t in threads:
             t.join(0.2)
-    if _stop.is_set():
+    if SUPERVISOR.stopping:
         print("encoder_study: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     results.report(args.runs, args.out, list(MODELS))
