@@ -73,8 +73,11 @@ def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
 def test_a_larger_budget_continues_the_smaller_budgets_runs(tmp_path, camvid_root):
     small, large = tmp_path / "e1", tmp_path / "e2"
     common = ["--data-root", str(camvid_root), "--models", "resnet34", *TINY[2:]]
-    done = study("run", "--epochs", "1", "--runs", str(small), "--out", str(tmp_path / "o1"), *common, cwd=tmp_path)
+    done = study("run", "--epochs", "1", "--runs", str(small), "--out", str(tmp_path / "o1"), "--train-only",
+                 *common, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "resnet34 seed 0: trained (measured by a later run" in done.stdout
+    assert not (small / "resnet34-seed0" / "result.json").exists() and not (tmp_path / "o1").exists()
     done = study("run", "--epochs", "2", "--runs", str(large), "--out", str(tmp_path / "o2"),
                  "--extend-from", str(small), *common, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -85,6 +88,7 @@ def test_a_larger_budget_continues_the_smaller_budgets_runs(tmp_path, camvid_roo
     assert [r["epoch"] for r in extended] == ["1", "2"] and extended[0] == first[0]
     ledger = json.loads((run / "study.json").read_text())
     assert ledger["extended_from"]["budget"] == "1 epochs" and ledger["conditions"]["budget"] == "2 epochs"
+    assert json.loads((run / "result.json").read_text())["epochs"] == 2  # measured: no --train-only this time
 
     again = study("run", "--epochs", "3", "--runs", str(tmp_path / "e3"), "--out", str(tmp_path / "o3"),
                   "--extend-from", str(tmp_path / "nothing"), *common, cwd=tmp_path)
@@ -96,6 +100,7 @@ def test_another_recipe_trains_as_many_epochs_as_the_first_did(tmp_path, camvid_
     the budget the first recipe's runs had."""
     first, second = tmp_path / "adam", tmp_path / "sgd"
     common = ["--data-root", str(camvid_root), "--models", "resnet34", *TINY[2:]]
+    common += ["--train-only"]  # the measurements are test_study_runs_resumes_and_reports's
     done = study("run", "--epochs", "3", "--runs", str(first), "--out", str(tmp_path / "o1"), *common, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     done = study("run", "--epochs-from", str(first), "--recipe", str(REPO / "configs/study/encoders_sgd.yaml"),

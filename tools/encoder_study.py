@@ -24,7 +24,8 @@ the same conditions. Run folders live in --runs (default runs/encoder_study/<bud
   training again from scratch (see extend_run).
 
 ``run`` again with the same arguments resumes: runs with a result.json (or a summary.csv row) are
-skipped, trained runs are only measured, partial runs continue. Ctrl-C stops every child at a
+skipped, trained runs are only measured, partial runs continue. ``--train-only`` trains and stops
+there, so that the measurements (speed, above all) can wait for an idle machine. Ctrl-C stops every child at a
 safe point (exit 130).
 """
 
@@ -216,6 +217,10 @@ def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list)
                 pass  # a CPU budget not yet spent: the run continues from its last.pt
             if SUPERVISOR.stopping:
                 continue
+            if args.train_only:
+                print(f"[core {core}] {model} seed {seed}: trained (measured by a later run without --train-only)",
+                      flush=True)
+                continue
             print(f"[core {core}] {model} seed {seed}: measuring", flush=True)
             cmd = [sys.executable, str(Path(__file__).resolve()), "measure", str(run), "--data-root",
                    str(args.test_root), "--frames", str(args.frames)]
@@ -277,7 +282,8 @@ def cmd_run(args) -> int:
     if SUPERVISOR.stopping:
         print("encoder_study: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    results.report(args.runs, args.out, list(MODELS))
+    if not args.train_only:
+        results.report(args.runs, args.out, list(MODELS))
     for line in failures:
         print(f"encoder_study: failed: {line}", file=sys.stderr)
     return 1 if failures else 0
@@ -334,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", type=Path, default=None, help="CamVid (default: segnet's data root)")
     p.add_argument("--limit-test", type=int, default=None, help="score the first N test frames only (smoke tests)")
     p.add_argument("--frames", type=int, default=5, help="timed inference passes (after one warm-up)")
+    p.add_argument("--train-only", action="store_true",
+                   help="train, do not measure: timings taken while other work shares the cores are not "
+                        "comparable; run again without it on an idle machine to measure")
     p.add_argument("--backend", default="auto", choices=["auto", "torch"], help="test and timing runtime (auto: the default)")
     p.add_argument("--runs", type=Path, default=None, help="run folders (default: runs/encoder_study/<budget>)")
     p.add_argument("--out", type=Path, default=OUT)
