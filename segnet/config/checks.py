@@ -72,6 +72,8 @@ def _check_stage(stage: str, s: DictConfig) -> None:
     _check(s.warmup_epochs >= 0, f"{stage}.warmup_epochs", s.warmup_epochs, "must be >= 0")
     _check(s.schedule == "exponential" or s.epochs == 0 or s.warmup_epochs < s.epochs, f"{stage}.warmup_epochs",
            s.warmup_epochs, f"leaves no epoch of the {s.schedule} schedule ({stage}.epochs = {s.epochs})")
+    _check(1 <= s.start_epoch <= max(s.epochs, 1), f"{stage}.start_epoch", s.start_epoch,
+           f"must be in [1, {stage}.epochs = {s.epochs}]")
     _check(s.patience is None or s.patience >= 1, f"{stage}.patience", s.patience, "must be >= 1 or null")
     _check(s.batch_size >= 1, f"{stage}.batch_size", s.batch_size, "must be >= 1")
     _check(s.max_minutes is None or s.max_minutes > 0, f"{stage}.max_minutes", s.max_minutes, "must be > 0")

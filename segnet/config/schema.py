@@ -64,6 +64,9 @@ class StageConfig:
     # both fall to 0 at `epochs`, so they need the real epoch count, not a budget's 1000
     schedule: str = "exponential"
     warmup_epochs: int = 0  # linear warm-up: lr x 1/(n+1), 2/(n+1), ... over the first n epochs
+    # The first epoch this run trains: a run restarted from another's weights (load_from) after its
+    # folder was lost goes on with that run's lr schedule, epoch numbers and data order from here.
+    start_epoch: int = 1
     patience: Optional[int] = 100  # epochs without a better val mIoU; None: no early stop
     crop_size: Optional[int] = 224  # square random crop (in scaled pixels); None: full frames
     batch_size: int = 3

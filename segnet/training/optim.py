@@ -55,10 +55,10 @@ def lr_factor(epoch: int, schedule: str, epochs: int, warmup: int, lr_decay: flo
 def make_scheduler(optimizer: torch.optim.Optimizer, stage_cfg):
     """The stage's lr schedule, stepped after every epoch (the paper's: x 0.995)."""
     s = stage_cfg
-    if s.schedule == "exponential" and s.warmup_epochs == 0:  # the state older checkpoints hold
+    if s.schedule == "exponential" and s.warmup_epochs == 0 and s.start_epoch == 1:  # what older checkpoints hold
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.lr_decay)
 
     def factor(epoch: int) -> float:  # a plain function: the checkpoint keeps only the epoch count
-        return lr_factor(epoch, s.schedule, s.epochs, s.warmup_epochs, s.lr_decay)
+        return lr_factor(epoch + s.start_epoch - 1, s.schedule, s.epochs, s.warmup_epochs, s.lr_decay)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

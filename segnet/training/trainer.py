@@ -165,7 +165,7 @@ class Trainer:
         self.final_only_epoch = None
         if resume is None:  # a later stage starts from the best weights and must beat them
             self.early.best_score = self.best_score
-            return 1, 0, None
+            return scfg.start_epoch, 0, None
         epoch, skip, partial, self.final_only_epoch = restore_stage(resume, self.optimizer, self.scheduler, self.scaler,
                                                                     self.early, scfg.patience)
         return epoch, skip, partial

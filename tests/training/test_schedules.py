@@ -64,3 +64,30 @@ def test_resuming_under_another_schedule_is_one_line(camvid_root, tmp_path):
     with pytest.raises(SegnetError) as err:
         resume(run_dir, ["train.epochs=3", "train.schedule=cosine"])
     assert "train.schedule" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_start_epoch_continues_a_schedule_where_a_lost_run_left_it():
+    whole = lrs(["train.lr=1", "train.schedule=cosine", "train.warmup_epochs=2"], 6)
+    cfg = load_config(None, ["train.lr=1", "train.schedule=cosine", "train.warmup_epochs=2", "train.epochs=6",
+                             "train.start_epoch=4"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.train.lr)
+    sched, tail = make_scheduler(opt, cfg.train), []
+    for _ in range(3):
+        tail.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert tail == pytest.approx(whole[3:])
+    exp = load_config(None, ["train.lr=1", "train.lr_decay=0.5", "train.epochs=5", "train.start_epoch=3"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=exp.train.lr)
+    make_scheduler(opt, exp.train)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.25)
+    with pytest.raises(SegnetError, match=r"train.start_epoch.*\[1, train.epochs = 5\]"):
+        load_config(None, ["train.epochs=5", "train.start_epoch=6"])
+
+
+def test_a_run_from_start_epoch_numbers_its_epochs_from_there(camvid_root, tmp_path):
+    run_dir = tmp_path / "run"
+    train(tiny_config(camvid_root, run_dir, "train.epochs=3", "train.start_epoch=3", "train.lr=0.01",
+                      "train.lr_decay=0.5"))
+    rows = read_rows(run_dir)
+    assert [r["epoch"] for r in rows] == ["3"] and float(rows[0]["lr"]) == pytest.approx(0.0025)
