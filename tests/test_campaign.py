@@ -4,10 +4,12 @@ a second run resumes (and trains nothing more once done), and a bad plan is one 
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,3 +63,36 @@ def test_a_bad_plan_is_one_line(tmp_path):
         plan.write_text(text)
         done = campaign("run", "--plan", plan, "--runs", tmp_path / "r", "--log", tmp_path / "l", cwd=tmp_path)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
+
+
+def test_a_lost_run_folder_goes_on_from_the_committed_weights(tmp_path, camvid_root):
+    """Another machine: the run folder is gone, the log folder (committed) is not. The phase goes on
+    from <phase>.restart.pt at the epoch after the ledger's last chunk, with the lr it would have had."""
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY.format(root=camvid_root) + "optim: {name: sgd, momentum: 0.9}\n")
+    runs, log, plan = tmp_path / "runs", tmp_path / "log", tmp_path / "plan.yaml"
+    overrides = "[train.epochs=4, train.lr=0.01, train.lr_decay=0.5]"
+    args = ("--plan", plan, "--runs", runs, "--log", log, "--chunk-minutes", "0.0001")
+    plan.write_text(f"phases:\n  - {{name: only, recipe: {recipe}, cpu_hours: 0.0001, overrides: {overrides}}}\n")
+    first = campaign("run", *args, cwd=tmp_path)  # the tiny budget ends the phase after one chunk
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (log / "only.restart.pt").is_file() and (log / "only.best.pt").is_file()
+    cpu_before = float(json.loads((log / "ledger.json").read_text())[0]["cpu_s"])
+
+    shutil.rmtree(runs)  # the machine is lost; the budget grows
+    plan.write_text(f"phases:\n  - {{name: only, recipe: {recipe}, cpu_hours: 1, overrides: {overrides}}}\n")
+    (log / "only.best.pt").unlink()
+    done = campaign("run", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    ledger = json.loads((log / "ledger.json").read_text())
+    assert [(c["epoch"], c["finished"]) for c in ledger] == [(1, False), (2, False), (3, False), (4, True)]
+    assert f"load_from={log / 'only.restart.pt'}" in ledger[1]["command"] and "train.start_epoch=2" in ledger[1]["command"]
+    assert "--resume" in ledger[2]["command"]
+    with open(log / "only.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
+    cpu = [float(r["cpu_minutes"]) for r in rows]
+    assert cpu == sorted(cpu) and cpu[1] > cpu[0] > 0 and cpu[0] * 60 <= cpu_before
+    assert (log / "only.best.pt").is_file()  # the finished phase's weights, for a next phase

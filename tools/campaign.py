@@ -1,4 +1,4 @@
-"""A long CPU training campaign (issue #24): phases of segnet training in chunks, one ledger, one curve.
+"""A long CPU training campaign: phases of segnet training in chunks, one ledger, one curve.
 
     python tools/campaign.py run --plan PLAN.yaml --runs RUNS [--log docs/results/campaign] [--chunk-minutes 60]
     python tools/campaign.py report --plan PLAN.yaml --runs RUNS [--log docs/results/campaign]
@@ -18,8 +18,14 @@ budget is spent or its recipe has no epoch left; the next phase starts from its 
 command resumes, on this machine or, with the run folders carried over, another one.
 
 After every chunk the log folder gets ledger.json (committed: it survives the machine), each
-phase's metrics.csv (<phase>.csv) and val_miou_vs_cpu_hours.png: val mIoU after every epoch
-against the campaign's cumulative CPU-hours, one colour per phase, the machines named in the legend.
+phase's metrics.csv (<phase>.csv), <phase>.restart.pt (float16 weights of its last.pt) and
+val_miou_vs_cpu_hours.png: val mIoU after every epoch against the campaign's cumulative CPU-hours,
+one colour per phase, the machines named in the legend; a finished phase leaves <phase>.best.pt.
+Losing the machine (the run folders) costs at most the chunks since the log folder was last
+committed: without its run folder a phase restarts from <phase>.restart.pt at the epoch after the
+ledger's last chunk (`<stage>.start_epoch`: the same lr schedule, epoch numbers and data order; the
+optimizer's moments start afresh), and a phase whose predecessor's folder is gone starts from
+<predecessor>.best.pt.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,6 +41,7 @@ from omegaconf import OmegaConf
 from supervisor import Supervisor
 
 from segnet.core.atomic import atomic_write
+from segnet.core.choices import STAGES
 from segnet.core.device import cpu_description
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,17 +118,53 @@ def precision(run: Path) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- one chunk
-def phase_command(phases: list[dict], index: int, run: Path, runs: Path, chunk_minutes: float) -> list[str]:
+def phase_chunks(ledger: list[dict], phase: str) -> list[dict]:
+    """The phase's chunks that left a last.pt (they record its stage and epoch)."""
+    return [c for c in ledger if c["phase"] == phase and "epoch" in c]
+
+
+def restart_weights(log: Path, phase: str) -> Path:
+    """float16 weights of the phase's last.pt, rewritten after every chunk and committed with the
+    ledger: on another machine, without the run folder, the phase goes on from them."""
+    return log / f"{phase}.restart.pt"
+
+
+def final_weights(log: Path, phase: str) -> Path:
+    """float16 weights of a finished phase's best.pt: the next phase starts from them when the
+    run folder is gone."""
+    return log / f"{phase}.best.pt"
+
+
+def save_weights(source: Path, out: Path) -> None:
+    from segnet.deploy.bundle import write_bundle
+
+    write_bundle(source, out, max_bytes=2**31)  # the bundle format: what load_from reads
+
+
+def phase_command(phases: list[dict], index: int, runs: Path, log: Path, chunk_minutes: float) -> list[str]:
+    """The next chunk: resume the run folder; without one, restart from the committed weights of
+    the phase's last chunk at the epoch after it (the folder was lost: another machine); else
+    start the phase, from the previous phase's best weights."""
     phase = phases[index]
+    run = runs / phase["name"]
     segnet = [sys.executable, "-m", "segnet", "train"]
     if (run / "last.pt").is_file():
         return segnet + ["--resume", str(run), f"max_minutes={chunk_minutes}"]
     cmd = segnet + ["--config", str(phase["recipe"]), f"run_dir={run}", f"name=campaign-{phase['name']}",
                     f"max_minutes={chunk_minutes}", *phase["overrides"]]
+    chunks = phase_chunks(read_ledger(log), phase["name"])
+    if chunks:
+        weights, last = restart_weights(log, phase["name"]), chunks[-1]
+        if not weights.is_file():
+            fail(f"{run} is gone and {weights} does not exist: phase {phase['name']} cannot go on")
+        cmd += [f"load_from={weights}", f"{last['stage']}.start_epoch={last['epoch'] + 1}"]
+        return cmd + (["train.enabled=false"] if last["stage"] != "train" else [])
     if index > 0:
-        best = runs / phases[index - 1]["name"] / "best.pt"
+        previous = phases[index - 1]["name"]
+        best = runs / previous / "best.pt"
+        best = best if best.is_file() else final_weights(log, previous)
         if not best.is_file():
-            fail(f"phase {phase['name']} starts from {best}, which does not exist")
+            fail(f"phase {phase['name']} starts from {runs / previous / 'best.pt'} or {best}; neither exists")
         cmd.append(f"load_from={best}")
     return cmd
 
@@ -132,42 +174,68 @@ def cmd_run(args) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     SUPERVISOR.stop_on_signals()
     for index, phase in enumerate(phases):
-        run, budget = args.runs / phase["name"], float(phase["cpu_hours"]) * 3600
+        name = phase["name"]
+        run, budget = args.runs / name, float(phase["cpu_hours"]) * 3600
         while not SUPERVISOR.stopping:
             ledger = read_ledger(args.log)
-            state = last_state(run)
-            if state.get("finished") or phase_cpu_s(ledger, phase["name"]) >= budget:
+            chunks = phase_chunks(ledger, name)
+            state = last_state(run) or (chunks[-1] if chunks else {})
+            if state.get("finished") or phase_cpu_s(ledger, name) >= budget:
                 break
-            cmd = phase_command(phases, index, run, args.runs, args.chunk_minutes)
-            print(f"campaign: {phase['name']}: chunk {sum(c['phase'] == phase['name'] for c in ledger) + 1} "
-                  f"({phase_cpu_s(ledger, phase['name']) / 3600:.2f} of {budget / 3600:g} CPU-h spent)", flush=True)
-            chunk = SUPERVISOR.run(cmd, args.runs / f"{phase['name']}.log")
-            code = chunk.code
+            cmd = phase_command(phases, index, args.runs, args.log, args.chunk_minutes)
+            print(f"campaign: {name}: chunk {sum(c['phase'] == name for c in ledger) + 1} "
+                  f"({phase_cpu_s(ledger, name) / 3600:.2f} of {budget / 3600:g} CPU-h spent)", flush=True)
+            chunk = SUPERVISOR.run(cmd, args.runs / f"{name}.log")
             state = last_state(run)
-            ledger.append({"phase": phase["name"], "started": time.strftime("%Y-%m-%d %H:%M:%S"), "exit": code,
+            if state:
+                save_weights(run / "last.pt", restart_weights(args.log, name))
+            ledger.append({"phase": name, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "exit": chunk.code,
                            "wall_s": round(chunk.wall_s, 1), "cpu_s": round(chunk.cpu_s, 1), "machine": cpu_description(),
                            "precision": precision(run),
                            "command": " ".join(cmd[2:]), **state})
             write_json(args.log / "ledger.json", ledger)
             report(phases, args.runs, args.log)
-            if code not in (0, 130):
-                fail(f"segnet train exited with {code} in phase {phase['name']} (log: {args.runs / phase['name']}.log)")
+            if chunk.code not in (0, 130):
+                fail(f"segnet train exited with {chunk.code} in phase {name} (log: {args.runs / name}.log)")
         if SUPERVISOR.stopping:
             print("campaign: stopped; run the same command again to resume", file=sys.stderr)
             return 130
-        print(f"campaign: {phase['name']}: done ({phase_cpu_s(read_ledger(args.log), phase['name']) / 3600:.2f} "
-              f"CPU-h)", flush=True)
+        if (run / "best.pt").is_file() and not final_weights(args.log, name).is_file():
+            save_weights(run / "best.pt", final_weights(args.log, name))
+        print(f"campaign: {name}: done ({phase_cpu_s(read_ledger(args.log), name) / 3600:.2f} CPU-h)", flush=True)
     return 0
 
 
 # ---------------------------------------------------------------------------------- the curve
+def merge_metrics(metrics: Path, kept: Path) -> None:
+    """``kept`` (the phase's committed CSV) := its rows before the run's first epoch, then the
+    run's rows with the CPU-minutes of those earlier rows added: a run restarted at start_epoch
+    has only its own epochs and CPU time. Rewriting from the run each time keeps this idempotent."""
+    with open(metrics, newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    earlier = []
+    if rows and kept.is_file():
+        with open(kept, newline="") as f:
+            first = (STAGES.index(rows[0]["stage"]), int(rows[0]["epoch"]))
+            earlier = [r for r in csv.DictReader(f) if (STAGES.index(r["stage"]), int(r["epoch"])) < first]
+    base = float(earlier[-1]["cpu_minutes"] or 0) if earlier else 0.0
+    for r in rows if base else []:
+        if r.get("cpu_minutes"):
+            r["cpu_minutes"] = f"{float(r['cpu_minutes']) + base:.3f}"
+    with atomic_write(kept, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(earlier + rows)
+
+
 def report(phases: list[dict], runs: Path, log: Path) -> None:
     """<phase>.csv copies and val_miou_vs_cpu_hours.png from the run folders and the ledger."""
     ledger, offset, curves = read_ledger(log), 0.0, []
     for phase in phases:
         metrics = runs / phase["name"] / "metrics.csv"
         if metrics.is_file():
-            shutil.copyfile(metrics, log / f"{phase['name']}.csv")
+            merge_metrics(metrics, log / f"{phase['name']}.csv")
         if not (log / f"{phase['name']}.csv").is_file():
             break
         with open(log / f"{phase['name']}.csv", newline="") as f:
