@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from segnet.api.model import Model, load_model
+from segnet.core.defaults import CALIBRATION_FRAMES, DEMO_FPS
 from segnet.errors import SegnetError
-from segnet.jobs.demo import DEMO_FPS
 from segnet.jobs.frame_scores import FrameScores
 from segnet.jobs.predict import OutputOptions
 
@@ -226,7 +226,7 @@ def export(model: Model | str | os.PathLike | None, path: str | os.PathLike, for
     calibrated on ``calibration_frames`` TRAIN frames of ``data_root`` (default: the model's
     dataset). Files appear whole or not at all; returns ``path``.
     """
-    from segnet.deploy.export import CALIBRATION_FRAMES, export_format, export_onnx, export_openvino
+    from segnet.deploy.export import export_format, export_onnx, export_openvino
 
     format = export_format(path, format)
     if int8 and format != "openvino":

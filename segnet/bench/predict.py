@@ -196,7 +196,7 @@ def _default_path(bf16_flag: str) -> tuple[tuple[str, str], bool]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segnet.deploy.export import CALIBRATION_FRAMES
+    from segnet.core.defaults import CALIBRATION_FRAMES
     from segnet.deploy.int8_check import int8_verdict, verdict_line
 
     if args.threads:

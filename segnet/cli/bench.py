@@ -1,5 +1,9 @@
-"""``segnet bench models|predict|loader``: figures recorded in docs/RESULTS.md."""
+"""``segnet bench models|predict|loader|serve``: figures recorded in docs/RESULTS.md.
 
+A bench's module (and torch with it) is imported only when that bench runs, so that ``segnet
+--help`` and the other commands' argument errors answer at once."""
+
+import argparse
 import importlib
 
 _BENCHES = {
@@ -11,15 +15,17 @@ _BENCHES = {
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="speed and memory benchmarks")
-    sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    for name, help_text in _BENCHES.items():
-        try:
-            module = importlib.import_module(f"segnet.bench.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"segnet.bench.{name}":
-                continue
-            raise
-        bench = sub.add_parser(name, help=help_text)
-        module.add_arguments(bench)
-        bench.set_defaults(func=module.run)
+    listing = "\n".join(f"  {name:<8} {text}" for name, text in _BENCHES.items())
+    parser = subparsers.add_parser("bench", help="speed and memory benchmarks",
+                                   description=f"benches (segnet bench BENCH --help for each one's options):\n{listing}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", choices=list(_BENCHES), metavar="BENCH", help=", ".join(_BENCHES))
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="the bench's own options")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    module = importlib.import_module(f"segnet.bench.{args.bench}")
+    parser = argparse.ArgumentParser(prog=f"segnet bench {args.bench}", description=_BENCHES[args.bench])
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(args.options))

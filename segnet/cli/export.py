@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     from segnet.core.choices import EXPORT_FORMATS
-    from segnet.deploy.export import CALIBRATION_FRAMES
+    from segnet.core.defaults import CALIBRATION_FRAMES
 
     parser = subparsers.add_parser(
         "export", help="export a checkpoint to ONNX or OpenVINO IR (float32 or INT8)",

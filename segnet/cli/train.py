@@ -33,11 +33,13 @@ def run(args) -> int:
         raise segnet.SegnetError("give exactly one of --config FILE or --resume RUN_DIR")
     command = "segnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    # a bad recipe answers before torch loads (segnet.train and the except clause below load it)
+    cfg = None if args.resume else segnet.load_config(args.config, overrides)
     try:
         if args.resume:
             run = segnet.resume(args.resume, overrides, command=command, resume_hint=RESUME_HINT)
         else:
-            run = segnet.train(segnet.load_config(args.config, overrides), command=command, resume_hint=RESUME_HINT)
+            run = segnet.train(cfg, command=command, resume_hint=RESUME_HINT)
     except segnet.TrainingInterrupted as stop:
         for sig in (signal.SIGINT, signal.SIGTERM):  # state is saved: a late second signal must not add a line
             signal.signal(sig, signal.SIG_IGN)

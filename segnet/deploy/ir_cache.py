@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from segnet.core.defaults import CALIBRATION_FRAMES
 from segnet.core.paths import SHIPPED_MODEL, cache_dir
-from segnet.deploy.export import CALIBRATION_FRAMES, export_openvino
+from segnet.deploy.export import export_openvino
 
 
 def weights_key(ckpt: dict[str, Any]) -> str:

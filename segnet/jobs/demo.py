@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from segnet.core.defaults import DEMO_FPS, DEMO_SEQUENCE
 from segnet.core.metrics import SegmentationMetrics
 from segnet.data.camvid import find_pairs
 from segnet.data.classes import NUM_CLASSES, VOID_ID
@@ -33,16 +34,14 @@ from segnet.jobs.predict import OutputOptions, predict_video
 from segnet.jobs.staging import Staging
 from segnet.jobs.video import VideoWriter
 
-SEQUENCE = "Seq05VD"
-DEMO_FPS = 5.0
 INPUT_CODECS = (("FFV1", ".mkv"), ("mp4v", ".mp4"), ("MJPG", ".avi"))
 
 
 def sequence_pairs(data_root: str | os.PathLike) -> list[tuple[Path, Path]]:
     """(frame, label) paths of the Seq05VD frames of CamVid's test split, in time order."""
-    pairs = [p for p in find_pairs(data_root, "test") if p[0].name.startswith(f"{SEQUENCE}_")]
+    pairs = [p for p in find_pairs(data_root, "test") if p[0].name.startswith(f"{DEMO_SEQUENCE}_")]
     if not pairs:
-        raise SegnetError(f"no {SEQUENCE}_*.png frames in {Path(data_root) / 'test'}")
+        raise SegnetError(f"no {DEMO_SEQUENCE}_*.png frames in {Path(data_root) / 'test'}")
     return pairs
 
 
@@ -70,18 +69,18 @@ def run_demo(predictor: Callable[[], Predictor], model_name: str, source: str, d
 
     with Staging(out) as stage:
         first = read_image(pairs[0][0])
-        with VideoWriter(stage.path(SEQUENCE), fps, (first.shape[1], first.shape[0]), codecs=INPUT_CODECS) as clip:
+        with VideoWriter(stage.path(DEMO_SEQUENCE), fps, (first.shape[1], first.shape[0]), codecs=INPUT_CODECS) as clip:
             for image, _ in pairs:
                 clip.write(read_image(image))
         video = predict_video(runner, clip.path, stage, options, on_frames=score, progress=progress)
         if video["frames"] != len(pairs):
             raise SegnetError(f"{clip.path.name}: read back {video['frames']} frames, wrote {len(pairs)}")
-        report = {"checkpoint": source, "model_name": model_name, "split": f"test/{SEQUENCE}",
+        report = {"checkpoint": source, "model_name": model_name, "split": f"test/{DEMO_SEQUENCE}",
                   "num_images": len(pairs), **summarize(metrics, list(runner.class_names)),
                   "settings": {"video": clip.path.name, "codec": clip.codec, "precision": runner.precision,
                                "device": str(runner.device), "tta": runner.tta or "none",
                                "frames_per_second": video["frames_per_second"]}}
-        write_metrics_files(report, stage, title=f"{model_name} on CamVid {SEQUENCE} (mIoU {100 * report['miou']:.1f})")
+        write_metrics_files(report, stage, title=f"{model_name} on CamVid {DEMO_SEQUENCE} (mIoU {100 * report['miou']:.1f})")
     return {"clip": Path(out) / clip.path.name, "codec": clip.codec, "fps": fps, "overlay": Path(out) / video["output"],
             "frames": video["frames"], "frames_per_second": video["frames_per_second"],
             "precision": runner.precision, "threads": torch.get_num_threads(), "report": report}

@@ -263,3 +263,18 @@ def test_an_interrupted_run_prints_where_its_state_is_and_exits_130(api, capsys,
 def test_train_needs_exactly_one_of_config_and_resume(api, argv, capsys):
     assert main(argv) == 2
     assert lines(capsys.readouterr().err) == ["segnet: error: give exactly one of --config FILE or --resume RUN_DIR"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["bench", "--help"], ["train", "--config", "missing.yaml"],
+                                  ["train", "--config", "configs/quick_cpu.yaml", "train.epochz=3"]])
+def test_help_and_a_bad_recipe_answer_without_loading_torch(argv, tmp_path):
+    """torch (and smp, torchvision) take seconds to import: `segnet --help` and a mistyped recipe
+    must not wait for them."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    script = (f"import sys\nfrom segnet.cli import main\ntry:\n    code = main({argv!r})\nexcept SystemExit as e:\n"
+              f"    code = e.code\nprint('torch loaded' if 'torch' in sys.modules else 'no torch', code)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] in ("no torch 0", "no torch 2"), done.stdout + done.stderr
