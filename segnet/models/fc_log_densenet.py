@@ -115,7 +115,7 @@ class FCLogDenseNet(nn.Module):
 
     # Methods, not closures over ``versions``: a recursive closure refers to itself, and that
     # cycle kept every step's activations alive until the garbage collector came by (a 2-GiB
-    # step grew a training process past 18 GiB).
+    # step grew a training process to 17.7 GiB).
     def _version(self, versions: dict, sizes: list, j: int, level: int) -> torch.Tensor:
         """Layer j's output at ``level``, resized through the transitions (each computed once)."""
         if (j, level) not in versions:
