@@ -1,4 +1,4 @@
-"""INT8 is the default CPU precision of a .pt only when its accuracy check accepts it (issue #13):
+"""INT8 is the default CPU precision of a .pt only when its accuracy check accepts it:
 float32 and INT8 mIoU on VAL frames, measured once per IR and kept beside it; a rejected or
 unverifiable INT8 runs float32 with one line saying why; `segnet bench predict` still times it.
 

@@ -1,4 +1,4 @@
-"""Frames of any camera reach the network at the scale it learnt (Predictor rescale, issue 14).
+"""Frames of any camera reach the network at the scale it learnt (Predictor rescale).
 
 A checkpoint records ``frame_size``, the training frames' size as the network saw them; "frame"
 brings every frame to that many pixels (aspect ratio kept), "factor" applies input_scale alone.
