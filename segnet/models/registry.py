@@ -82,6 +82,8 @@ def _check_options(name: str, fn: Callable[..., nn.Module], options: dict) -> No
 def _create_smp(name: str, num_classes: int, options: dict) -> nn.Module:
     import segmentation_models_pytorch as smp
 
+    import segnet.models.backbones  # noqa: F401  (our encoders join smp's registry when imported)
+
     parts = name.split("/")
     if len(parts) != 3 or not all(parts):
         raise SegnetError(f"smp model name '{name}' must look like {SMP_PATTERN}, e.g. smp/unet/resnet34")

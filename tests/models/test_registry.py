@@ -50,3 +50,16 @@ def test_smp_model_from_scratch():
     assert model.segmentation_head[0].out_channels == 5
     with pytest.raises(SegnetError, match="no_such_option"):
         create_model("smp/unet/resnet18", 5, no_such_option=1)
+
+
+def test_smp_is_imported_by_the_first_smp_model_only():
+    """smp (with timm and torchvision's detection ops) takes seconds to import; running an
+    FC-DenseNet, the bundled model among them, must not pay for it."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nimport segnet.api\nfrom segnet.models import create_model\ncreate_model('fc_densenet56', 11)\n"
+              "print('segmentation_models_pytorch' in sys.modules)\n"
+              "create_model('smp/unet/densenet_bc121', 11)\nprint('segmentation_models_pytorch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr
