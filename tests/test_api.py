@@ -57,6 +57,16 @@ def _frames(root: Path) -> list[Path]:
     return sorted((root / "test").glob("*.png"))
 
 
+def test_running_a_model_loads_no_training_library():
+    """albumentations (training transforms) and smp (the first smp model) each take seconds to
+    import: predicting with an FC-DenseNet needs neither."""
+    code = ("import segnet, sys, numpy as np; m = segnet.load_model(backend='torch', device='cpu'); "
+            "m.predict(np.zeros((90, 120, 3), np.uint8)); "
+            "print([n for n in ('albumentations', 'segmentation_models_pytorch') if n in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1:] == ["[]"], out.stdout + out.stderr
+
+
 def test_import_is_light_and_lists_the_api():
     code = ("import segnet, sys; segnet.load_config, segnet.SegnetError; "
             "print('torch' in sys.modules, segnet.__version__, 'load_model' in dir(segnet))")

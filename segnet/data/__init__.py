@@ -1,28 +1,28 @@
-"""Data layer: CamVid-layout datasets and their classes, transforms, class weights, loaders (docs/DESIGN.md)."""
+"""Data layer: CamVid-layout datasets and their classes, transforms, class weights, loaders (docs/DESIGN.md).
 
-from segnet.data.camvid import CamVid, find_pairs, read_pair
-from segnet.data.class_weights import class_frequencies, median_frequency_weights
-from segnet.data.classes import CAMVID, CLASS_NAMES, NUM_CLASSES, PALETTE, VOID_ID, DatasetClasses, load_classes
-from segnet.data.images import read_image, read_label
-from segnet.data.loader import make_loader
-from segnet.data.transforms import eval_transform, train_transform
+Names are imported from their modules on first use: the transforms bring albumentations (over a
+second to import), which inference, evaluation and the service do not need.
+"""
 
-__all__ = [
-    "CAMVID",
-    "CLASS_NAMES",
-    "NUM_CLASSES",
-    "PALETTE",
-    "VOID_ID",
-    "CamVid",
-    "DatasetClasses",
-    "class_frequencies",
-    "eval_transform",
-    "find_pairs",
-    "load_classes",
-    "make_loader",
-    "median_frequency_weights",
-    "read_image",
-    "read_label",
-    "read_pair",
-    "train_transform",
-]
+_WHERE = {
+    "CamVid": "camvid", "find_pairs": "camvid", "read_pair": "camvid",
+    "class_frequencies": "class_weights", "median_frequency_weights": "class_weights",
+    "CAMVID": "classes", "CLASS_NAMES": "classes", "NUM_CLASSES": "classes", "PALETTE": "classes", "VOID_ID": "classes",
+    "DatasetClasses": "classes", "load_classes": "classes",
+    "read_image": "images", "read_label": "images",
+    "make_loader": "loader",
+    "eval_transform": "transforms", "train_transform": "transforms",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"segnet.data.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'segnet.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
