@@ -141,10 +141,11 @@ def save_weights(source: Path, out: Path) -> None:
     write_bundle(source, out, max_bytes=2**31)  # the bundle format: what load_from reads
 
 
-def phase_command(phases: list[dict], index: int, runs: Path, log: Path, chunk_minutes: float) -> list[str]:
+def phase_command(phases: list[dict], index: int, runs: Path, log: Path, chunks: list[dict],
+                  chunk_minutes: float) -> list[str]:
     """The next chunk: resume the run folder; without one, restart from the committed weights of
     the phase's last chunk at the epoch after it (the folder was lost: another machine); else
-    start the phase, from the previous phase's best weights."""
+    start the phase, from the previous phase's best weights. ``chunks``: phase_chunks of the ledger."""
     phase = phases[index]
     run = runs / phase["name"]
     segnet = [sys.executable, "-m", "segnet", "train"]
@@ -152,7 +153,6 @@ def phase_command(phases: list[dict], index: int, runs: Path, log: Path, chunk_m
         return segnet + ["--resume", str(run), f"max_minutes={chunk_minutes}"]
     cmd = segnet + ["--config", str(phase["recipe"]), f"run_dir={run}", f"name=campaign-{phase['name']}",
                     f"max_minutes={chunk_minutes}", *phase["overrides"]]
-    chunks = phase_chunks(read_ledger(log), phase["name"])
     if chunks:
         weights, last = restart_weights(log, phase["name"]), chunks[-1]
         if not weights.is_file():
@@ -182,7 +182,7 @@ def cmd_run(args) -> int:
             state = last_state(run) or (chunks[-1] if chunks else {})
             if state.get("finished") or phase_cpu_s(ledger, name) >= budget:
                 break
-            cmd = phase_command(phases, index, args.runs, args.log, args.chunk_minutes)
+            cmd = phase_command(phases, index, args.runs, args.log, chunks, args.chunk_minutes)
             print(f"campaign: {name}: chunk {sum(c['phase'] == name for c in ledger) + 1} "
                   f"({phase_cpu_s(ledger, name) / 3600:.2f} of {budget / 3600:g} CPU-h spent)", flush=True)
             chunk = SUPERVISOR.run(cmd, args.runs / f"{name}.log")
