@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,17 @@ def test_another_recipe_trains_as_many_epochs_as_the_first_did(tmp_path, camvid_
     rows = report_rows(second / "resnet34-seed0")
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert [round(float(r["lr"]), 6) for r in rows] == [round(1e-2 / 3, 6), round(2e-2 / 3, 6), 1e-2]  # warm-up
+    # the same count from the first runs as published beside the table, once their folders are gone
+    published = tmp_path / "published" / "adam"
+    published.mkdir(parents=True)
+    shutil.copy(first / "resnet34-seed0" / "study.json", published / "resnet34-seed0.study.json")
+    shutil.copy(first / "resnet34-seed0" / "metrics.csv", published / "resnet34-seed0.csv")
+    again = study("run", "--epochs-from", str(published), "--recipe", str(REPO / "configs/study/encoders_sgd.yaml"),
+                  "--runs", str(second), "--out", str(tmp_path / "o2"), *common, cwd=tmp_path)
+    assert again.returncode == 0 and "resnet34 seed 0: trained" in again.stdout, again.stdout + again.stderr
+    (published / "resnet34-seed0.study.json").write_text(json.dumps({"train_done": False}))
+    unfinished = study("run", "--epochs-from", str(published), "--runs", str(tmp_path / "x"), *common, cwd=tmp_path)
+    assert unfinished.returncode == 2 and "is not a finished run" in unfinished.stderr
     mixed = study("run", "--epochs-from", str(first), "--epochs", "2", "--runs", str(second), *common, cwd=tmp_path)
     assert mixed.returncode == 2 and "--epochs-from is the budget" in mixed.stderr
 

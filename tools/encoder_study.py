@@ -32,6 +32,7 @@ safe point (exit 130).
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
@@ -123,7 +124,15 @@ def extend_run(source: Path, run: Path, conditions: dict) -> None:
 
 
 def source_epochs(source: Path) -> int:
-    """The epochs ``source`` (a finished run) trained: another recipe's run gets as many."""
+    """The epochs ``source`` (a finished run) trained: another recipe's run gets as many. ``source``
+    is a run folder or, as published beside the table, ``<run>.study.json`` and ``<run>.csv`` (a
+    comparison outlives the machine that trained the first recipe)."""
+    published = source.with_name(source.name + ".study.json")
+    if not (source / "study.json").is_file() and published.is_file():
+        if not results.read_json(published).get("train_done"):
+            fail(f"--epochs-from: {published} is not a finished run")
+        with open(source.with_name(source.name + ".csv"), newline="") as f:
+            return len(list(csv.DictReader(f)))
     if not results.read_json(source / "study.json").get("train_done"):
         fail(f"--epochs-from: {source} holds no finished run")
     return len(results.metric_rows(source))
@@ -347,8 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=Path, default=None, help="run folders (default: runs/encoder_study/<budget>)")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--epochs-from", type=Path, default=None, metavar="RUNS",
-                   help="each run trains as many epochs as the same model's finished run in RUNS (another recipe "
-                        "at the same budget: a cosine schedule needs its epoch count)")
+                   help="each run trains as many epochs as the same model's finished run in RUNS, a runs folder or a "
+                        "published one such as docs/results/encoders/60min (another recipe at the same budget: "
+                        "a cosine schedule needs its epoch count)")
     p.add_argument("--extend-from", type=Path, default=None, metavar="RUNS",
                    help="start each run from the same model's finished run in RUNS (a smaller --minutes budget)")
     p.set_defaults(func=cmd_run)
