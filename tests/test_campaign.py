@@ -81,7 +81,7 @@ def test_a_lost_run_folder_goes_on_from_the_committed_weights(tmp_path, camvid_r
 
     shutil.rmtree(runs)  # the machine is lost; the budget grows
     plan.write_text(f"phases:\n  - {{name: only, recipe: {recipe}, cpu_hours: 1, overrides: {overrides}}}\n")
-    (log / "only.best.pt").unlink()
+    first_best = (log / "only.best.pt").read_bytes()
     done = campaign("run", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -95,4 +95,7 @@ def test_a_lost_run_folder_goes_on_from_the_committed_weights(tmp_path, camvid_r
     assert [float(r["lr"]) for r in rows] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
     cpu = [float(r["cpu_minutes"]) for r in rows]
     assert cpu == sorted(cpu) and cpu[1] > cpu[0] > 0 and cpu[0] * 60 <= cpu_before
-    assert (log / "only.best.pt").is_file()  # the finished phase's weights, for a next phase
+    # the finished phase's weights, for a next phase: those of the raised budget, not the first chunk's
+    assert (log / "only.best.pt").read_bytes() != first_best
+    shipped = (log / "only.best.pt").read_bytes()
+    assert campaign("run", *args, cwd=tmp_path).returncode == 0 and (log / "only.best.pt").read_bytes() == shipped

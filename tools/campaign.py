@@ -200,8 +200,8 @@ def cmd_run(args) -> int:
         if SUPERVISOR.stopping:
             print("campaign: stopped; run the same command again to resume", file=sys.stderr)
             return 130
-        if (run / "best.pt").is_file() and not final_weights(args.log, name).is_file():
-            save_weights(run / "best.pt", final_weights(args.log, name))
+        if (run / "best.pt").is_file():  # again each time: a raised budget may have found a better one
+            save_weights(run / "best.pt", final_weights(args.log, name))  # same weights, same bytes
         print(f"campaign: {name}: done ({phase_cpu_s(read_ledger(args.log), name) / 3600:.2f} CPU-h)", flush=True)
     return 0
 
