@@ -122,6 +122,13 @@ def test_another_recipe_trains_as_many_epochs_as_the_first_did(tmp_path, camvid_
     (published / "resnet34-seed0.study.json").write_text(json.dumps({"train_done": False}))
     unfinished = study("run", "--epochs-from", str(published), "--runs", str(tmp_path / "x"), *common, cwd=tmp_path)
     assert unfinished.returncode == 2 and "is not a finished run" in unfinished.stderr
+    # a larger budget as a multiple of those epochs: --epochs-factor (refused without --epochs-from)
+    scaled = study("run", "--epochs-from", str(first), "--epochs-factor", "0.34", "--runs", str(tmp_path / "short"),
+                   "--out", str(tmp_path / "o3"), *common, cwd=tmp_path)
+    assert scaled.returncode == 0 and "training (0.34x epochs of adam)" in scaled.stdout, scaled.stdout + scaled.stderr
+    assert [r["epoch"] for r in report_rows(tmp_path / "short" / "resnet34-seed0")] == ["1"]  # round(0.34 x 3)
+    alone = study("run", "--epochs", "2", "--epochs-factor", "3", "--runs", str(tmp_path / "y"), *common, cwd=tmp_path)
+    assert alone.returncode == 2 and "give both" in alone.stderr
     mixed = study("run", "--epochs-from", str(first), "--epochs", "2", "--runs", str(second), *common, cwd=tmp_path)
     assert mixed.returncode == 2 and "--epochs-from is the budget" in mixed.stderr
 

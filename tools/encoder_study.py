@@ -4,6 +4,7 @@
     python tools/encoder_study.py run --epochs 30 --out docs/results/encoders/epochs
     python tools/encoder_study.py run --minutes 180 --models M --extend-from runs/encoder_study/60min --out ...
     python tools/encoder_study.py run --epochs-from runs/encoder_study/60min --recipe configs/study/encoders_sgd.yaml ...
+    python tools/encoder_study.py run --epochs-from docs/results/encoders/60min --epochs-factor 3 --models M ...
     python tools/encoder_study.py report --runs runs/encoder_study/60min   # summary.csv and figure again
     python tools/encoder_study.py table --write docs/results/encoders.md    # the table from summary.csv
 
@@ -249,13 +250,18 @@ def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list)
 def cmd_run(args) -> int:
     if args.epochs_from and (args.minutes or args.epochs):
         fail("--epochs-from is the budget: leave out --minutes and --epochs")
+    if args.epochs_factor != 1 and not args.epochs_from:
+        fail("--epochs-factor scales the epochs of --epochs-from RUNS: give both")
+    if not args.epochs_factor > 0:
+        fail(f"--epochs-factor must be > 0, not {args.epochs_factor:g}")
     if not args.minutes and not args.epochs and not args.epochs_from:
         fail("give a budget: --minutes M (equal CPU time) and/or --epochs E (equal epochs), or --epochs-from RUNS")
     if not args.recipe.is_file():
         fail(f"recipe not found: {args.recipe}")
     if not (args.data_root / "test").is_dir():
         fail(f"CamVid not found at {args.data_root} (--data-root, or $SEGNET_DATA_ROOT; see data/README.md)")
-    budget = budget_tag(args.minutes, args.epochs) or f"epochs of {args.epochs_from.name}"
+    factor = f"{args.epochs_factor:g}x " if args.epochs_factor != 1 else ""
+    budget = budget_tag(args.minutes, args.epochs) or f"{factor}epochs of {args.epochs_from.name}"
     args.runs = args.runs or REPO / "runs" / "encoder_study" / budget.replace(" ", "").replace(",", "-")
     args.runs.mkdir(parents=True, exist_ok=True)
     args.test_root = test_subset(args.data_root, args.limit_test, args.runs) if args.limit_test else args.data_root
@@ -272,7 +278,7 @@ def cmd_run(args) -> int:
         if args.extend_from and not run.exists():
             extend_run(args.extend_from / run.name, run, conditions)
         if args.epochs_from:
-            args.epochs_for[run.name] = source_epochs(args.epochs_from / run.name)
+            args.epochs_for[run.name] = round(args.epochs_factor * source_epochs(args.epochs_from / run.name))
         stored = results.read_json(run / "study.json").get("conditions")
         if stored and stored != conditions:
             fail(f"{run} was trained under {stored}, not {conditions}: pass another --runs")
@@ -359,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="each run trains as many epochs as the same model's finished run in RUNS, a runs folder or a "
                         "published one such as docs/results/encoders/60min (another recipe at the same budget: "
                         "a cosine schedule needs its epoch count)")
+    p.add_argument("--epochs-factor", type=float, default=1.0, metavar="F",
+                   help="with --epochs-from: F times as many epochs (a larger budget that means the same on "
+                        "every machine: the runs in RUNS had equal CPU time on theirs)")
     p.add_argument("--extend-from", type=Path, default=None, metavar="RUNS",
                    help="start each run from the same model's finished run in RUNS (a smaller --minutes budget)")
     p.set_defaults(func=cmd_run)
