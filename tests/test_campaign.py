@@ -99,3 +99,10 @@ def test_a_lost_run_folder_goes_on_from_the_committed_weights(tmp_path, camvid_r
     assert (log / "only.best.pt").read_bytes() != first_best
     shipped = (log / "only.best.pt").read_bytes()
     assert campaign("run", *args, cwd=tmp_path).returncode == 0 and (log / "only.best.pt").read_bytes() == shipped
+
+
+def test_the_shipped_plan_reads(tmp_path):
+    """configs/campaign/plan.yaml names recipes that exist (tests/test_config.py loads them)."""
+    done = campaign("report", "--plan", REPO / "configs/campaign/plan.yaml", "--runs", tmp_path / "r",
+                    "--log", tmp_path / "l", cwd=tmp_path)
+    assert done.returncode == 0 and "nothing to draw" in done.stdout, done.stdout + done.stderr

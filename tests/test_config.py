@@ -12,14 +12,14 @@ from segnet.config.load import load_config
 from segnet.errors import SegnetError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RECIPES = ["fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_log_densenet103", "smp_unet_resnet34",
-           "smp_unet_dsnet50", "quick_cpu"]
+# every recipe in configs/, the study's and the campaign's too (a campaign's plan.yaml is not one)
+RECIPES = sorted(p.relative_to(CONFIGS) for p in CONFIGS.rglob("*.yaml") if p.name != "plan.yaml")
 
 
-@pytest.mark.parametrize("name", RECIPES)
-def test_recipes_load(name):
-    cfg = load_config(CONFIGS / f"{name}.yaml")
-    assert cfg.name == name and cfg.base is None
+@pytest.mark.parametrize("recipe", RECIPES, ids=str)
+def test_recipes_load(recipe):
+    cfg = load_config(CONFIGS / recipe)
+    assert cfg.name == recipe.stem and cfg.base is None
 
 
 def test_defaults_are_the_paper_recipe():

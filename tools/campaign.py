@@ -229,8 +229,9 @@ def merge_metrics(metrics: Path, kept: Path) -> None:
         writer.writerows(earlier + rows)
 
 
-def report(phases: list[dict], runs: Path, log: Path) -> None:
-    """<phase>.csv copies and val_miou_vs_cpu_hours.png from the run folders and the ledger."""
+def report(phases: list[dict], runs: Path, log: Path) -> bool:
+    """<phase>.csv copies and val_miou_vs_cpu_hours.png from the run folders and the ledger; False
+    before any phase has a scored epoch."""
     ledger, offset, curves = read_ledger(log), 0.0, []
     for phase in phases:
         metrics = runs / phase["name"] / "metrics.csv"
@@ -246,7 +247,7 @@ def report(phases: list[dict], runs: Path, log: Path) -> None:
                        [100 * float(r["val_miou"]) for r in rows]))
         offset += phase_cpu_s(ledger, phase["name"]) / 3600
     if not curves:
-        return
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
@@ -262,11 +263,14 @@ def report(phases: list[dict], runs: Path, log: Path) -> None:
     with atomic_write(log / "val_miou_vs_cpu_hours.png") as f:
         fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
+    return True
 
 
 def cmd_report(args) -> int:
-    report(read_plan(args.plan), args.runs, args.log)
-    print(f"wrote {args.log / 'val_miou_vs_cpu_hours.png'}")
+    if report(read_plan(args.plan), args.runs, args.log):
+        print(f"wrote {args.log / 'val_miou_vs_cpu_hours.png'}")
+    else:
+        print(f"campaign: no epoch scored yet in {args.runs} or {args.log}: nothing to draw")
     return 0
 
 
