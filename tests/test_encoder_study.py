@@ -155,3 +155,27 @@ def test_study_needs_a_budget(tmp_path):
     done = study("run", "--models", "resnet34", "--runs", str(tmp_path), "--out", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("encoder_study: error: give a budget")
+
+
+def test_two_recipes_compare_on_the_networks_both_trained(tmp_path):
+    """compare: one line per network in both summaries, the second recipe's val gain signed."""
+    def summary(folder: Path, rows: list[tuple]) -> Path:
+        folder.mkdir()
+        with open(folder / "summary.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["model", "seed", "epochs", "best_val_miou", "test_miou", "train_cpu_h"])
+            w.writerows(rows)
+        return folder
+
+    adam = summary(tmp_path / "adam", [("resnet50", 0, 26, 0.527, 0.425, 1.02), ("resnet34", 0, 38, 0.514, 0.402, 1.0)])
+    sgd = summary(tmp_path / "sgd", [("resnet50", 0, 26, 0.501, 0.40, 1.4)])
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- encoder-study:recipes -->\nold\n<!-- /encoder-study:recipes -->\nafter\n")
+    done = study("compare", "--out", str(adam), "--against", str(sgd), "--write", str(doc), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = doc.read_text().splitlines()
+    assert lines[0] == "before" and lines[-1] == "after" and "old" not in lines
+    assert [line for line in lines if line.startswith("| resnet")] == [
+        "| resnet50 | 26 | 52.7 | 50.1 | -2.6 | 42.5 | 40.0 | 1.02 | 1.40 |"]
+    missing = study("compare", "--out", str(adam), "--against", str(tmp_path / "none"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no summary.csv" in missing.stderr

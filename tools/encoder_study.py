@@ -7,6 +7,7 @@
     python tools/encoder_study.py run --epochs-from docs/results/encoders/60min --epochs-factor 3 --models M ...
     python tools/encoder_study.py report --runs runs/encoder_study/60min   # summary.csv and figure again
     python tools/encoder_study.py table --write docs/results/encoders.md    # the table from summary.csv
+    python tools/encoder_study.py compare --out docs/results/encoders/60min --against docs/results/encoders/sgd
 
 Every run trains from scratch with configs/study/encoders.yaml (one recipe for all models) in a
 child process pinned to one core (taskset, threads=1), so N cores run N models side by side under
@@ -339,6 +340,23 @@ def cmd_table(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """The recipe comparison: two studies' summary.csv side by side, into the recipes block of --write."""
+    first, second = results.read_summary(args.out), results.read_summary(args.against)
+    if not first or not second:
+        fail(f"no summary.csv in {args.out if not first else args.against}")
+    table = results.recipe_table(first, second, (args.names[0], args.names[1]))
+    if args.write is None:
+        print(table)
+        return 0
+    text = results.fill_table(args.write.read_text(), table, results.RECIPES_START, results.RECIPES_END)
+    if text is None:
+        fail(f"{args.write} has no {results.RECIPES_START} ... {results.RECIPES_END} block to fill")
+    args.write.write_text(text)
+    print(f"wrote the recipe comparison into {args.write}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -384,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--write", type=Path, default=None, help=f"replace the {results.TABLE_START} block of this file")
     p.set_defaults(func=cmd_table)
+    p = sub.add_parser("compare", help="two recipes side by side: the --out study against the --against one")
+    p.add_argument("--out", type=Path, required=True, help="the first recipe's study, e.g. docs/results/encoders/60min")
+    p.add_argument("--against", type=Path, required=True, help="the second recipe's, e.g. docs/results/encoders/sgd")
+    p.add_argument("--names", nargs=2, default=["Adam", "SGD"], metavar=("FIRST", "SECOND"))
+    p.add_argument("--write", type=Path, default=None, help=f"replace the {results.RECIPES_START} block of this file")
+    p.set_defaults(func=cmd_compare)
     args = parser.parse_args(argv)
     if getattr(args, "data_root", None) is None and args.command == "run":
         args.data_root = default_data_root()

@@ -25,6 +25,7 @@ COLUMNS = [
 ]
 TABLE_START, TABLE_END = "<!-- encoder-study:table -->", "<!-- /encoder-study:table -->"
 EFFICIENCY_START, EFFICIENCY_END = "<!-- encoder-study:efficiency -->", "<!-- /encoder-study:efficiency -->"
+RECIPES_START, RECIPES_END = "<!-- encoder-study:recipes -->", "<!-- /encoder-study:recipes -->"
 
 
 def read_json(path: Path) -> dict:
@@ -237,6 +238,25 @@ def efficiency_table(rows: list[dict]) -> str:
     for model, values in ratios.items():
         cells = [f"**{v:.2f}**" if v == b else f"{v:.2f}" for v, b in zip(values, best)]
         lines.append(f"| {model} | {100 * stats[model]['test_miou'][0]:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def recipe_table(first: list[dict], second: list[dict], names: tuple[str, str]) -> str:
+    """Two recipes on the networks both trained (seed means): epochs, best val and test mIoU of each,
+    and the difference; which recipe wins is read on val."""
+    a, b = per_model(first), per_model(second)
+    one, two = names
+    header = (f"| model | epochs | best val % {one} | best val % {two} | val {two} - {one} | test % {one} | "
+              f"test % {two} | train CPU-h {one} | train CPU-h {two} |")
+    lines = [header, "|---" * 9 + "|"]
+    for model in [m for m in a if m in b]:
+        x, y = a[model], b[model]
+        cells = [f"{x['epochs'][0]:.0f}" + ("" if x["epochs"][0] == y["epochs"][0] else f" / {y['epochs'][0]:.0f}")]
+        cells += [f"{100 * x['best_val_miou'][0]:.1f}", f"{100 * y['best_val_miou'][0]:.1f}",
+                  f"{100 * (y['best_val_miou'][0] - x['best_val_miou'][0]):+.1f}",
+                  f"{100 * x['test_miou'][0]:.1f}", f"{100 * y['test_miou'][0]:.1f}",
+                  f"{x['train_cpu_h'][0]:.2f}", f"{y['train_cpu_h'][0]:.2f}"]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
