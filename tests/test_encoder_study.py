@@ -58,6 +58,9 @@ def test_study_runs_resumes_and_reports(tmp_path, camvid_root):
         epochs = list(csv.DictReader(f))
     assert epochs[0]["stage"] == "train" and epochs[0]["cpu_minutes_from"] == "measured"
     assert 0 < float(epochs[0]["cpu_minutes"]) <= float(rows[0]["train_cpu_h"]) * 60  # within the child's CPU
+    for name in ("study", "result"):  # published beside the CSV: what --epochs-from reads later
+        assert json.loads((out / f"resnet34-seed0.{name}.json").read_text()) == \
+            json.loads((runs / "resnet34-seed0" / f"{name}.json").read_text())
 
     doc = tmp_path / "encoders.md"
     doc.write_text("# x\n<!-- encoder-study:table -->\npending\n<!-- /encoder-study:table -->\nafter\n"

@@ -2,6 +2,7 @@
 
     <run>/result.json       one run: its study.json ledger, metrics.csv and segnet.bench.study's measurements
     summary.csv             one row per (model, seed): COLUMNS, then iou_<class>
+    <run>.study.json, <run>.result.json   copies of the run's ledger and result.json
     <model>-seed<k>.csv     each run's metrics.csv (its run folder stays out of git), cpu_minutes filled in:
                             measured by segnet (cpu_minutes_from = measured) or, for runs trained
                             before segnet measured it, the run's CPU time (study.json) spread evenly over
@@ -104,6 +105,8 @@ def report(runs: Path, out: Path, order: list[str]) -> list[dict]:
         epochs = with_cpu_minutes(metric_rows(path.parent), read_json(path.parent / "study.json"))
         rows[(r["model"], int(r["seed"]))] = {**r, "late_val_gain": _fmt(late_val_gain(epochs))}
         write_csv(out / f"{r['model']}-seed{r['seed']}.csv", epochs)
+        for name in ("study", "result"):  # the ledger and measurements outlive the run folder
+            (out / f"{path.parent.name}.{name}.json").write_text((path.parent / f"{name}.json").read_text())
     ordered = [rows[k] for k in sorted(rows, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k))]
     if not ordered:
         return []
