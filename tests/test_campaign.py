@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,12 @@ def test_two_phases_in_chunks_with_ledger_and_curve(tmp_path, camvid_root):
     assert all(c["exit"] == 0 and c["cpu_s"] > 0 and c["machine"] and c["precision"] in ("float32", "bfloat16")
                for c in ledger)
     assert "--resume" in ledger[2]["command"] and "load_from=" in ledger[1]["command"]
+    # each chunk's start, as the log's header line for its child says (not the time the chunk ended)
+    headers = [line.rsplit("# ", 1)[1][-19:] for phase in ("first", "second")
+               for line in (runs / f"{phase}.log").read_text().splitlines() if line.startswith("$ ")]
+    gaps = [abs(datetime.fromisoformat(c["started"]) - datetime.fromisoformat(h)).total_seconds()
+            for c, h in zip(ledger, headers)]
+    assert len(headers) == 4 and max(gaps) <= 1, (ledger, headers)
     second = OmegaConf.load(runs / "second" / "config.yaml")
     assert second.load_from == str(runs / "first" / "best.pt") and second.train.lr == 0.0005
     with open(log / "second.csv", newline="") as f:

@@ -185,11 +185,12 @@ def cmd_run(args) -> int:
             cmd = phase_command(phases, index, args.runs, args.log, chunks, args.chunk_minutes)
             print(f"campaign: {name}: chunk {sum(c['phase'] == name for c in ledger) + 1} "
                   f"({phase_cpu_s(ledger, name) / 3600:.2f} of {budget / 3600:g} CPU-h spent)", flush=True)
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
             chunk = SUPERVISOR.run(cmd, args.runs / f"{name}.log")
             state = last_state(run)
             if state:
                 save_weights(run / "last.pt", restart_weights(args.log, name))
-            ledger.append({"phase": name, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "exit": chunk.code,
+            ledger.append({"phase": name, "started": started, "exit": chunk.code,
                            "wall_s": round(chunk.wall_s, 1), "cpu_s": round(chunk.cpu_s, 1), "machine": cpu_description(),
                            "precision": precision(run),
                            "command": " ".join(cmd[2:]), **state})
