@@ -34,7 +34,6 @@ safe point (exit 130).
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -133,8 +132,7 @@ def source_epochs(source: Path) -> int:
     if not (source / "study.json").is_file() and published.is_file():
         if not results.read_json(published).get("train_done"):
             fail(f"--epochs-from: {published} is not a finished run")
-        with open(source.with_name(source.name + ".csv"), newline="") as f:
-            return len(list(csv.DictReader(f)))
+        return len(results.read_rows(source.with_name(source.name + ".csv")))
     if not results.read_json(source / "study.json").get("train_done"):
         fail(f"--epochs-from: {source} holds no finished run")
     return len(results.metric_rows(source))

@@ -33,12 +33,17 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file with a header (none when there is no file yet)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def metric_rows(run: Path) -> list[dict]:
     """The rows of a run's metrics.csv, one per epoch (none before the first)."""
-    if not (run / "metrics.csv").is_file():
-        return []
-    with open(run / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    return read_rows(run / "metrics.csv")
 
 
 def result_row(run: Path, measured: dict) -> dict:
@@ -86,10 +91,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def read_summary(out: Path) -> list[dict]:
     """The rows of ``out``/summary.csv (none when there is no file yet)."""
-    if not (out / "summary.csv").is_file():
-        return []
-    with open(out / "summary.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    return read_rows(out / "summary.csv")
 
 
 def _fmt(v) -> str:
