@@ -194,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{saved:>9.0f} {fps:>8.2f}",
                 flush=True,
             )
+        if args.weights or args.flush_denormal:
+            shares = ", ".join(f"{r['variant']} {100 * r['subnormal_fraction']:.4f} %" for r in rows)
+            print(f"# {name}: subnormal share of weights, gradients and optimizer state after the steps: {shares}")
         if not rows:
             print(f"{name:<22} {'-':<17} {params:>8.2f} {giga:>7.1f} {'':>7} {'':>6} {'':>6} {'':>8} {saved:>9.0f} {fps:>8.2f}")
         records += rows

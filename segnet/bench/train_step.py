@@ -9,6 +9,9 @@ is measured by ``segnet bench loader``). The variant ``port`` runs the plain PyT
 (segnet.bench.tiramisu_port) under the same optimizer, the reference the speed-ups are quoted
 against.
 
+``subnormal_fraction``: the share of subnormal values in the weights, gradients and optimizer state
+after the timed steps, a count that (unlike the step's time) holds on a machine shared with other work.
+
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the process's peak resident set
 (VmHWM, reset through /proc/self/clear_refs after a warm-up step) minus its size before the
 step, with glibc told to mmap every large block (MALLOC_MMAP_THRESHOLD_) so freed tensors leave
@@ -87,6 +90,13 @@ def build_step(spec: dict):
         loss.backward()
         optimizer.step()
 
+    def state_tensors() -> list[torch.Tensor]:
+        """What the next step's kernels read besides the batch: weights, gradients, optimizer state."""
+        found = [p for p in model.parameters()] + [p.grad for p in model.parameters() if p.grad is not None]
+        for values in optimizer.state.values():
+            found += [v for v in values.values() if torch.is_tensor(v) and v.dim() > 0]
+        return found
+
     described = {
         "model": "tiramisu_port_103" if spec["variant"] == "port" else cfg.model.name,
         "optimizer": cfg.optim.name,
@@ -97,7 +107,20 @@ def build_step(spec: dict):
         "weights": spec.get("weights"),
         "flush_denormal": bool(spec.get("flush_denormal")),
     }
-    return step, described
+    return step, described, state_tensors
+
+
+def subnormal_fraction(tensors: list[torch.Tensor]) -> float:
+    """Share of the floating-point values that are subnormal (non-zero, below the dtype's smallest
+    normal): the values a step computes at a fraction of its speed unless denormals are flushed.
+    Unlike a step's time it does not depend on what else shares the machine."""
+    subnormal = total = 0
+    for t in tensors:
+        if t.is_floating_point():
+            values = t.detach()
+            subnormal += int(((values != 0) & (values.abs() < torch.finfo(values.dtype).tiny)).sum())
+            total += values.numel()
+    return subnormal / max(total, 1)
 
 
 def measure(spec: dict) -> dict:
@@ -105,7 +128,7 @@ def measure(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     torch.set_flush_denormal(bool(spec.get("flush_denormal")))
     device = torch.device(spec["device"])
-    step, record = build_step(spec)
+    step, record, state_tensors = build_step(spec)
     start = time.perf_counter()
     step()  # optimizer state, allocator pools, oneDNN primitives; torch.compile's compilation
     _sync(device)
@@ -133,6 +156,7 @@ def measure(spec: dict) -> dict:
         threads=spec["threads"],
         batch=spec["batch"],
         size=list(spec["size"]),
+        subnormal_fraction=subnormal_fraction(state_tensors()),
     )
     return record
 

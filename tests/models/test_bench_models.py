@@ -68,5 +68,18 @@ def test_a_step_from_late_weights_with_and_without_flushing_denormals(tmp_path):
     records = json.loads(out.read_text())
     assert [(r["variant"], r["flush_denormal"]) for r in records] == [("default", False), ("flush_denormal", True)]
     assert all(r["weights"] == str(bundled_model_path()) and r["train_seconds_per_step"] > 0 for r in records)
+    assert all(0 <= r["subnormal_fraction"] < 1 for r in records)
     with pytest.raises(RuntimeError, match="holds another network"):
         bench.run(parser.parse_args(["--models", "fc_densenet67", *common]))
+
+
+def test_the_subnormal_share_counts_values_below_the_smallest_normal_float():
+    import torch
+
+    from segnet.bench.train_step import subnormal_fraction
+
+    tiny = torch.finfo(torch.float32).tiny
+    values = torch.tensor([0.0, tiny, tiny / 4, -tiny / 1024, 1.0])
+    assert subnormal_fraction([values, torch.zeros(3, dtype=torch.long)]) == 2 / 5
+    assert subnormal_fraction([torch.tensor([tiny / 8], dtype=torch.float64)]) == 0.0  # normal in float64
+    assert subnormal_fraction([]) == 0.0
