@@ -52,7 +52,8 @@ def create_app(model=None, settings: ServiceSettings | None = None, *, checkpoin
         batcher.close()
         folder.close()
 
-    app = FastAPI(title="segnet", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # /openapi.json for client generators; no /docs page: Swagger UI would load its scripts from a CDN
+    app = FastAPI(title="segnet", version=segnet.__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.model, app.state.settings, app.state.batcher, app.state.videos = model, settings, batcher, videos
     install_error_handlers(app)
     if settings.cors_origins:
@@ -119,7 +120,9 @@ def _add_image_routes(app, authorized, model, settings: ServiceSettings, batcher
     async def describe_model() -> dict:
         return info
 
-    @app.post("/v1/segment", dependencies=authorized)
+    @app.post("/v1/segment", dependencies=authorized, openapi_extra=_upload_schema("image"),
+              responses={200: {"description": "the label map (png), the overlay (overlay) or a summary (json)",
+                               "content": {"image/png": {}, "application/json": {}}}})
     async def segment(request: Request, format: str = "png", legend: bool = False, opacity: float = 0.5) -> Response:
         if format not in FORMATS:
             raise ApiError(400, f"format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -130,6 +133,14 @@ def _add_image_routes(app, authorized, model, settings: ServiceSettings, batcher
         ids = await batcher.predict(frame)
         body, media_type = await run_in_threadpool(render, model, frame, ids, format, legend, opacity)
         return JSONResponse(body) if media_type == "application/json" else Response(body, media_type=media_type)
+
+
+def _upload_schema(field: str) -> dict:
+    """The request body receive_file reads, for /openapi.json (the route reads the body itself)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    form = {"type": "object", "required": [field], "properties": {field: {"type": "string", "format": "binary"}}}
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": form}, f"{field}/*": binary, "application/octet-stream": binary}}}
 
 
 async def _receive_image(request: Request, folder: UploadFolder, settings: ServiceSettings):
@@ -148,7 +159,7 @@ async def _receive(request: Request, field: str, folder: UploadFolder, settings:
 
 
 def _add_video_routes(app, authorized, settings: ServiceSettings, videos: VideoJobs, folder: UploadFolder) -> None:
-    @app.post("/v1/videos", dependencies=authorized, status_code=202)
+    @app.post("/v1/videos", dependencies=authorized, status_code=202, openapi_extra=_upload_schema("video"))
     async def submit_video(request: Request) -> JSONResponse:
         upload = await _receive(request, "video", folder, settings)
         try:

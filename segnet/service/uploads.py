@@ -1,5 +1,6 @@
-"""Uploads: a multipart body streamed into a private folder, size-checked while it arrives,
-then decoded with the same reader ``segnet predict`` uses.
+"""Uploads: a multipart field, or the whole body sent as the file itself (``curl --data-binary``
+with Content-Type image/*, video/* or application/octet-stream), streamed into a private folder,
+size-checked while it arrives, then decoded with the same reader ``segnet predict`` uses.
 
 The body is parsed here, chunk by chunk, instead of by the framework: that is what lets a
 too-large upload be refused (413) as soon as its bytes exceed the limit, before anything is
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from segnet.service.errors import ApiError
 
@@ -89,23 +90,59 @@ class _FilePart:
         self._end()
 
 
+class _RawBody:
+    """The request body itself as the file: parser and part in one (``write``, ``finalize``, ``found``)."""
+
+    def __init__(self, target: Path, max_bytes: int):
+        self.max_bytes, self.size = max_bytes, 0
+        self.file = open(target, "wb")  # noqa: SIM115 -- closed by close(), also on every error path
+
+    @property
+    def found(self) -> bool:
+        return self.size > 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise ApiError(413, f"upload larger than this server's limit of {_mib(self.max_bytes)}")
+        self.file.write(chunk)
+
+    def finalize(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def is_raw_upload(mime: bytes) -> bool:
+    """A body that is the file itself, not a form: an image, a video or bytes of any kind."""
+    return mime.startswith((b"image/", b"video/")) or mime == b"application/octet-stream"
+
+
 async def receive_file(request: Request, field: str, folder: UploadFolder, max_bytes: int) -> Path:
-    """The multipart field ``field`` of ``request``, stored in ``folder``; ApiError 400/413 otherwise.
-    A client that disconnects mid-upload leaves nothing behind (ClientDisconnect propagates)."""
+    """The multipart field ``field`` of ``request``, or its whole body when sent as the file
+    (``is_raw_upload``), stored in ``folder``; ApiError 400/413/415 otherwise. A client that
+    disconnects mid-upload leaves nothing behind (ClientDisconnect propagates)."""
     mime, options = parse_options_header(request.headers.get("content-type", ""))
-    if mime != b"multipart/form-data" or not options.get(b"boundary"):
-        raise ApiError(400, f"send the file as multipart/form-data in the field '{field}'")
+    raw = is_raw_upload(mime)
+    if not raw and (mime != b"multipart/form-data" or not options.get(b"boundary")):
+        raise ApiError(415, f"send the file as multipart/form-data in the field '{field}', or as the request "
+                            "body with Content-Type image/*, video/* or application/octet-stream")
+    overhead = 0 if raw else MULTIPART_OVERHEAD
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes + MULTIPART_OVERHEAD:
+    if declared.isdigit() and int(declared) > max_bytes + overhead:
         raise ApiError(413, f"upload of {_mib(int(declared))} is larger than this server's limit of {_mib(max_bytes)}")
     target = folder.new_file()
-    part = _FilePart(field, target, max_bytes)
-    parser = MultipartParser(options[b"boundary"], callbacks=part.callbacks())
+    if raw:
+        part = parser = _RawBody(target, max_bytes)
+    else:
+        part = _FilePart(field, target, max_bytes)
+        parser = MultipartParser(options[b"boundary"], callbacks=part.callbacks())
     received = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
-            if received > max_bytes + MULTIPART_OVERHEAD:
+            if received > max_bytes + overhead:
                 raise ApiError(413, f"upload larger than this server's limit of {_mib(max_bytes)}")
             parser.write(chunk)
         parser.finalize()
@@ -113,14 +150,14 @@ async def receive_file(request: Request, field: str, folder: UploadFolder, max_b
         part.close()
         target.unlink(missing_ok=True)
         raise ApiError(400, "malformed multipart/form-data body") from None
-    except (ApiError, ClientDisconnect):
+    except BaseException:  # too large, disconnected, disk full, cancelled: nothing half-written stays
         part.close()
         target.unlink(missing_ok=True)
         raise
     part.close()
     if not part.found:
         target.unlink(missing_ok=True)
-        raise ApiError(400, f"no file in the multipart field '{field}'")
+        raise ApiError(400, "the request body is empty" if raw else f"no file in the multipart field '{field}'")
     return target
 
 

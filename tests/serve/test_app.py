@@ -9,6 +9,7 @@ import base64
 import io
 import time
 import zipfile
+from pathlib import Path
 
 import cv2
 import httpx
@@ -85,13 +86,36 @@ def test_overlay_and_json_formats(client, model, frame_path):
     (dict(files={"image": ("notes.txt", b"plain text, not a picture")}), 400, "not an image"),
     (dict(files={"image": ("cut.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)}), 400, "not an image"),
     (dict(files={"photo": ("x.png", b"123")}), 400, "no file in the multipart field 'image'"),
-    (dict(content=b"raw bytes", headers={"content-type": "image/png"}), 400, "multipart/form-data"),
+    (dict(content=b"raw bytes", headers={"content-type": "image/png"}), 400, "not an image"),
+    (dict(content=b"", headers={"content-type": "application/octet-stream"}), 400, "the request body is empty"),
+    (dict(content=b"a=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415, "multipart/form-data"),
+    (dict(json={"image": "aGVsbG8="}), 415, "Content-Type image/*"),
+    (dict(content=b"\0" * (2 ** 20 + 10), headers={"content-type": "image/png"}), 413, "limit of 1.0 MiB"),
     (dict(files={"image": ("big.png", b"\0" * (2 ** 20 + 10))}), 413, "limit of 1.0 MiB"),
 ])
 def test_bad_uploads_get_one_json_line(client, kwargs, status, message):
     response = client.post("/v1/segment", **kwargs)
     assert response.status_code == status and message in response.json()["error"]
     assert list(response.json()) == ["error"] and "Traceback" not in response.text
+    assert not list(Path(client.app.state.settings.upload_dir).glob("segnet-serve-*/*"))  # nothing half-written
+
+
+def test_the_file_as_the_whole_body_gets_what_the_multipart_field_gets(client, frame_path):
+    """curl --data-binary @frame.png -H 'Content-Type: image/png' (or application/octet-stream)."""
+    expected = client.post("/v1/segment", files={"image": frame_path.read_bytes()})
+    for content_type in ("image/png", "application/octet-stream"):
+        raw = client.post("/v1/segment", content=frame_path.read_bytes(), headers={"content-type": content_type})
+        assert raw.status_code == 200 and raw.content == expected.content
+
+
+def test_openapi_schema_describes_both_upload_forms_and_no_page_loads_a_cdn(client):
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/segment"]["post"]["requestBody"]["content"]
+    assert set(body) == {"multipart/form-data", "image/*", "application/octet-stream"}
+    assert body["multipart/form-data"]["schema"]["required"] == ["image"]
+    assert "video/*" in schema["paths"]["/v1/videos"]["post"]["requestBody"]["content"]
+    assert {"/v1/model", "/v1/videos/{job_id}", "/healthz"} <= set(schema["paths"]) and "/" not in schema["paths"]
+    assert client.get("/docs").status_code == 404
 
 
 def test_too_large_is_refused_while_streaming_without_a_length(client):
