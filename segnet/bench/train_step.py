@@ -20,6 +20,7 @@ the resident set at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -55,8 +56,7 @@ def build_step(spec: dict):
     if spec["variant"] == "port":
         from segnet.bench.tiramisu_port import tiramisu_port_103
 
-        model, channels_last, amp_dtype = tiramisu_port_103(num_classes), False, None
-        options = {}
+        model, channels_last, amp_dtype, options = tiramisu_port_103(num_classes), False, None, {}
     else:
         options = to_plain(cfg.model.options)
         model = create_model(cfg.model.name, num_classes, **options)
@@ -90,12 +90,6 @@ def build_step(spec: dict):
         loss.backward()
         optimizer.step()
 
-    def state_tensors() -> list[torch.Tensor]:
-        """What the next step's kernels read besides the batch: weights, gradients, optimizer state."""
-        found = [p for p in model.parameters()] + [p.grad for p in model.parameters() if p.grad is not None]
-        for values in optimizer.state.values():
-            found += [v for v in values.values() if torch.is_tensor(v) and v.dim() > 0]
-        return found
 
     described = {
         "model": "tiramisu_port_103" if spec["variant"] == "port" else cfg.model.name,
@@ -107,7 +101,15 @@ def build_step(spec: dict):
         "weights": spec.get("weights"),
         "flush_denormal": bool(spec.get("flush_denormal")),
     }
-    return step, described, state_tensors
+    return step, described, functools.partial(_state_tensors, model, optimizer)
+
+
+def _state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """What the next step's kernels read besides the batch: weights, gradients, optimizer state."""
+    found = [p for p in model.parameters()] + [p.grad for p in model.parameters() if p.grad is not None]
+    for values in optimizer.state.values():
+        found += [v for v in values.values() if torch.is_tensor(v) and v.dim() > 0]
+    return found
 
 
 def subnormal_fraction(tensors: list[torch.Tensor]) -> float:
