@@ -16,10 +16,6 @@ Decisions (see data/README.md):
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import tempfile
-import threading
 import warnings
 from pathlib import Path
 
@@ -28,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from segnet.core.atomic import os_reason
+from segnet.core.stderr import captured_stderr
 from segnet.data.classes import CLASS_NAMES, PALETTE, VOID_NAME, DatasetClasses, classes_of_label, jpeg_hint
 from segnet.data.frames import to_rgb, to_uint8
 from segnet.errors import SegnetError
@@ -91,27 +88,13 @@ def readable_image(path: str | Path) -> bool:
         return False
 
 
-# File descriptor 2 belongs to the process: one thread at a time may point it elsewhere (the
-# service decodes uploads in a thread pool; two overlapping swaps would leave stderr lost).
-_STDERR_SWAP = threading.Lock()
-
-
 def _imread_quietly(path: Path, flags: int) -> tuple[np.ndarray | None, str]:
     """cv2.imread, with what the codec libraries print straight to file descriptor 2 (libjpeg's
     warnings, libpng's "Read Error") captured instead of shown: its first line is returned, for the
     one-line message of a file that fails."""
-    with _STDERR_SWAP:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                array = cv2.imread(str(path), flags)
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-            sink.seek(0)
-            lines = sink.read().decode(errors="replace").splitlines()
+    with captured_stderr() as captured:
+        array = cv2.imread(str(path), flags)
+    lines = captured.text.splitlines()
     said = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("[")]  # "[ WARN..." is OpenCV's own log
     return array, said[0] if said else ""
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from segnet.core.stderr import captured_stderr
 from segnet.errors import SegnetError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -182,24 +183,6 @@ def check_video(source: str | int | Path) -> None:
     VideoReader(source).close()
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """OpenCV prints a note on every WebM writer ("tag ... is not supported", harmless: FFmpeg
-    picks the right tag) with a plain fprintf that its log level does not cover."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr at all
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class VideoWriter:
     """RGB frames into ``<base><suffix>``: the first codec that opens wins (see WRITER_CODECS).
 
@@ -214,7 +197,7 @@ class VideoWriter:
         tried = []
         for fourcc, suffix in codecs or WRITER_CODECS:
             path = Path(f"{base}{suffix}")
-            with contextlib.suppress(cv2.error), _quiet_stderr():
+            with contextlib.suppress(cv2.error), captured_stderr():  # OpenCV's tag note on every WebM writer, a plain fprintf
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
                 if writer.isOpened():
                     self.writer, self.path, self.codec = writer, path, fourcc
