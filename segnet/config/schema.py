@@ -132,6 +132,10 @@ class TrainConfig:
     # Moving average of the weights, updated after every optimizer step (e.g. 0.999: ~1000 steps):
     # validation scores it and checkpoints ship it as their model. null: off.
     ema_decay: Optional[float] = None
+    # The decay after n updates is min(ema_decay, (1 + n) / (10 + n)) (tf.train.ExponentialMovingAverage's
+    # num_updates): without it the average keeps ema_decay^n of the first step's weights (0.999: 69 %
+    # after 368 steps), which a short run never forgets. false: ema_decay from the first update.
+    ema_warmup: bool = True
     progress: Optional[bool] = None  # tqdm bars; None: only when stderr is a terminal
     # BatchNorm in validation, as the test will be scored: running (eval-mode averages) or
     # batch (each val batch's statistics, data.val_batch_size frames; the official test protocol)

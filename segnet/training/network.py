@@ -76,7 +76,7 @@ def build_network(cfg, num_classes: int, device: torch.device, dist: distributed
     if dist.enabled:
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(raw, device_ids=ids)
-    averaged = _average(raw, cfg.ema_decay, resume)
+    averaged = _average(raw, cfg.ema_decay, cfg.ema_warmup, resume)
     evaluated = raw if averaged is None else averaged.module
     if cfg.compile:
         model, evaluated = torch.compile(model), torch.compile(evaluated)
@@ -85,16 +85,30 @@ def build_network(cfg, num_classes: int, device: torch.device, dist: distributed
     return TrainingNetwork(raw, model, evaluated, options, channels_last, averaged)
 
 
-def _average(raw: torch.nn.Module, decay: float | None, resume: dict | None) -> AveragedModel | None:
+def _average(raw: torch.nn.Module, decay: float | None, warmup: bool, resume: dict | None) -> AveragedModel | None:
     """The moving average of ``raw``'s weights (per optimizer step), continued from ``resume``'s
     when it kept one; a run that turns it on at a resume starts it from the resumed weights."""
     if decay is None:
         return None
-    averaged = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    averaged = AveragedModel(raw, multi_avg_fn=ema_update(decay, warmup), use_buffers=True)
     if resume is not None and "training_weights" in resume:
         averaged.module.load_state_dict(resume["model"])
         averaged.n_averaged.fill_(int(resume["ema_updates"]))
     return averaged
+
+
+def ema_update(decay: float, warmup: bool):
+    """AveragedModel's ``multi_avg_fn``: torch's EMA step with ``decay``, or with ``warmup`` with
+    min(decay, (1 + n) / (10 + n)) after n updates, so that early weights fade within a few hundred
+    steps instead of thousands."""
+    if not warmup:
+        return get_ema_multi_avg_fn(decay)
+
+    def update(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, n_averaged)
+
+    return update
 
 
 def _load_from(model: torch.nn.Module, source: str, name: str, num_classes: int) -> None:

@@ -65,3 +65,28 @@ def test_a_stopped_run_resumes_both_weights_exactly(camvid_root, tmp_path):
     for key in want["model"]:
         assert torch.equal(want["model"][key], got["model"][key]), key
         assert torch.equal(want["training_weights"][key], got["training_weights"][key]), key
+
+
+def test_warmup_lets_the_first_weights_fade_within_hundreds_of_steps():
+    """ema_warmup: decay min(d, (1 + n) / (10 + n)) after n updates; without it, d from the start."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from segnet.training.network import ema_update
+
+    def average_after(steps: int, warmup: bool) -> float:
+        model = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
+        averaged = AveragedModel(model, multi_avg_fn=ema_update(0.999, warmup))
+        for step in range(steps):
+            with torch.no_grad():
+                model.weight.fill_(0.0 if step == 0 else 1.0)  # the first step's weights 0, every later one 1
+            averaged.update_parameters(model)
+        return float(averaged.module.weight.detach())
+
+    share_of_first = 1 - average_after(368, warmup=False)
+    assert share_of_first == pytest.approx(0.999 ** 367, rel=1e-4)  # 69 %: what the campaign's epoch 4 held
+    for steps in (2, 5, 30, 100):
+        expected = 1.0
+        for n in range(1, steps):  # update n (the first one, n = 0, copies)
+            expected *= min(0.999, (1 + n) / (10 + n))
+        assert 1 - average_after(steps, warmup=True) == pytest.approx(expected, rel=1e-4)
+    assert 1 - average_after(368, warmup=True) < 1e-12
