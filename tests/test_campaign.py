@@ -48,6 +48,8 @@ def test_two_phases_in_chunks_with_ledger_and_curve(tmp_path, camvid_root):
     assert all(c["exit"] == 0 and c["cpu_s"] > 0 and c["machine"] and c["precision"] in ("float32", "bfloat16")
                for c in ledger)
     assert "--resume" in ledger[2]["command"] and "load_from=" in ledger[1]["command"]
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    assert all(c["code"].split("+")[0] == head.stdout.strip() for c in ledger)  # the code that trained each chunk
     # each chunk's start, as the log's header line for its child says (not the time the chunk ended)
     headers = [line.rsplit("# ", 1)[1][-19:] for phase in ("first", "second")
                for line in (runs / f"{phase}.log").read_text().splitlines() if line.startswith("$ ")]

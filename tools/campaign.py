@@ -12,7 +12,7 @@ A plan lists phases in order, each a segnet recipe, its overrides and a budget i
 A phase trains in chunks of --chunk-minutes wall minutes, each a child process (`segnet train
 --config RECIPE run_dir=RUNS/<phase> max_minutes=M`, then `segnet train --resume RUNS/<phase>
 max_minutes=M`) whose CPU time (wait4: the trainer and its loader workers) goes into the ledger
-with the machine, the precision and the epoch it reached. A phase ends when the ledger says its
+with the machine, the precision, the code's commit and the epoch it reached. A phase ends when the ledger says its
 budget is spent or its recipe has no epoch left; the next phase starts from its best.pt
 (`load_from`). Ctrl-C or SIGTERM stop the chunk at a safe point (segnet writes last.pt); the same
 command resumes, on this machine or, with the run folders carried over, another one.
@@ -117,6 +117,21 @@ def precision(run: Path) -> str | None:
     return str(dtype or torch.float32).replace("torch.", "")
 
 
+def code_commit() -> str | None:
+    """The commit of the code that trains (this repository's HEAD, "+changes" when the work tree
+    differs): a campaign spans sittings, and the code may move between them."""
+    import subprocess
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode != 0:
+        return None  # not a git checkout (an unpacked copy)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "segnet", "tools", "configs").stdout.strip()
+    return head.stdout.strip() + ("+changes" if changed else "")
+
+
 # ---------------------------------------------------------------------------------- one chunk
 def phase_chunks(ledger: list[dict], phase: str) -> list[dict]:
     """The phase's chunks that left a last.pt (they record its stage and epoch)."""
@@ -192,7 +207,7 @@ def cmd_run(args) -> int:
                 save_weights(run / "last.pt", restart_weights(args.log, name))
             ledger.append({"phase": name, "started": started, "exit": chunk.code,
                            "wall_s": round(chunk.wall_s, 1), "cpu_s": round(chunk.cpu_s, 1), "machine": cpu_description(),
-                           "precision": precision(run),
+                           "precision": precision(run), "code": code_commit(),
                            "command": " ".join(cmd[2:]), **state})
             write_json(args.log / "ledger.json", ledger)
             report(phases, args.runs, args.log)
