@@ -4,10 +4,10 @@ The step is built from a recipe with the trainer's own pieces: ``create_model`` 
 model options, ``resolve_channels_last`` / ``resolve_amp`` for memory format and precision,
 ``make_optimizer`` (the recipe's optimizer and conv-only weight decay), ``make_criterion`` and
 ``training_loss``; then zero_grad, backward, optimizer step; ``torch.compile`` around the model
-when the recipe says ``compile: true`` (its compilation is the warm-up step, ``first_step_seconds``). Inputs are random (the data loader
-is measured by ``segnet bench loader``). The variant ``port`` runs the plain PyTorch Tiramisu port
-(segnet.bench.tiramisu_port) under the same optimizer, the reference the speed-ups are quoted
-against.
+when the recipe says ``compile: true`` (its compilation is the warm-up step, ``first_step_seconds``).
+Inputs are random (the data loader is measured by ``segnet bench loader``). The variant ``port``
+runs the plain PyTorch Tiramisu port (segnet.bench.tiramisu_port) under the same optimizer, the
+reference the speed-ups are quoted against.
 
 ``subnormal_fraction``: the share of subnormal values in the weights, gradients and optimizer state
 after the timed steps, a count that (unlike the step's time) holds on a machine shared with other work.
@@ -89,7 +89,6 @@ def build_step(spec: dict):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-
 
     described = {
         "model": "tiramisu_port_103" if spec["variant"] == "port" else cfg.model.name,
