@@ -39,6 +39,15 @@ sys.exit(130 if first else 0)
 """
 
 
+@pytest.fixture(autouse=True)
+def sigint_not_ignored():
+    """Children inherit an ignored SIGINT (pytest started as `cmd &` by a script); the tools'
+    stop_on_signals replaces it with a handler, which exec resets to the default: do the same."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _wait_for(path: Path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():

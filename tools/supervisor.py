@@ -39,7 +39,10 @@ class Supervisor:
         return self._stop.is_set()
 
     def stop_on_signals(self) -> None:
-        """SIGINT and SIGTERM to this process stop the children (call from the main thread)."""
+        """SIGINT and SIGTERM to this process stop the children (call from the main thread). It
+        also gives the children SIGINT's default disposition: a background job of a non-interactive
+        shell (`nohup tool &`) starts with SIGINT ignored, and a child would inherit that and lose a
+        SIGINT sent before it installs its own handler."""
         signal.signal(signal.SIGINT, self.stop)
         signal.signal(signal.SIGTERM, self.stop)
 
