@@ -93,18 +93,16 @@ class _FilePart:
 class _RawBody:
     """The request body itself as the file: parser and part in one (``write``, ``finalize``, ``found``)."""
 
-    def __init__(self, target: Path, max_bytes: int):
-        self.max_bytes, self.size = max_bytes, 0
+    def __init__(self, target: Path):
+        self.size = 0
         self.file = open(target, "wb")  # noqa: SIM115 -- closed by close(), also on every error path
 
     @property
     def found(self) -> bool:
         return self.size > 0
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> None:  # receive_file counts the bytes against the limit first
         self.size += len(chunk)
-        if self.size > self.max_bytes:
-            raise ApiError(413, f"upload larger than this server's limit of {_mib(self.max_bytes)}")
         self.file.write(chunk)
 
     def finalize(self) -> None:
@@ -134,7 +132,7 @@ async def receive_file(request: Request, field: str, folder: UploadFolder, max_b
         raise ApiError(413, f"upload of {_mib(int(declared))} is larger than this server's limit of {_mib(max_bytes)}")
     target = folder.new_file()
     if raw:
-        part = parser = _RawBody(target, max_bytes)
+        part = parser = _RawBody(target)
     else:
         part = _FilePart(field, target, max_bytes)
         parser = MultipartParser(options[b"boundary"], callbacks=part.callbacks())
