@@ -182,3 +182,51 @@ def test_two_recipes_compare_on_the_networks_both_trained(tmp_path):
         "| resnet50 | 26 | 52.7 | 50.1 | -2.6 | 42.5 | 40.0 | 1.02 | 1.40 |"]
     missing = study("compare", "--out", str(adam), "--against", str(tmp_path / "none"), cwd=tmp_path)
     assert missing.returncode == 2 and "no summary.csv" in missing.stderr
+
+
+def _tool_module(name: str):
+    """A module of tools/ imported as the tools import each other (tools/ on sys.path)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+
+
+def test_a_core_group_trains_one_run_with_a_thread_each_and_measures_on_one(tmp_path, monkeypatch):
+    """--cores 0,1: the training child is pinned to both cores with two threads, the measuring
+    child to the first with one (its timings stay comparable with one-core runs)."""
+    import argparse
+    import queue
+    from types import SimpleNamespace
+
+    tool = _tool_module("encoder_study")
+    assert tool.core_group("3") == (3,) and tool.core_group("0,1") == (0, 1)
+    for bad in ("0,0", "a", "-1", "0,"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            tool.core_group(bad)
+
+    child_result = sys.modules["supervisor"].ChildResult  # what the tool imported
+    calls = []
+
+    def fake_run(cmd, log, env=None, core=None):
+        calls.append((cmd, env, core))
+        return child_result(code=0, wall_s=1.0, cpu_s=2.0, peak_rss_mib=3.0)
+
+    monkeypatch.setattr(tool.SUPERVISOR, "run", fake_run)
+    args = SimpleNamespace(minutes=None, epochs=1, epochs_for={}, recipe=tmp_path / "recipe.yaml", data_root=tmp_path,
+                           train_only=False, test_root=tmp_path, frames=1, backend="torch")
+    jobs = queue.Queue()
+    jobs.put(("resnet34", 0, tmp_path / "run"))
+    failures = []
+    tool.worker((0, 1), jobs, args, {"budget": "1 epochs", "overrides": []}, failures)
+    assert failures == []
+    (train_cmd, train_env, train_core), (measure_cmd, measure_env, measure_core) = calls
+    assert train_core == "0,1" and train_env["OMP_NUM_THREADS"] == "2" and "threads=2" in train_cmd
+    assert measure_core == "0" and measure_env["OMP_NUM_THREADS"] == "1" and "measure" in measure_cmd
+    ledger = json.loads((tmp_path / "run" / "study.json").read_text())
+    assert ledger["train_threads"] == 2 and ledger["core"] == "0,1" and ledger["train_done"]
+

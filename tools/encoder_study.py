@@ -11,7 +11,8 @@
 
 Every run trains from scratch with configs/study/encoders.yaml (one recipe for all models) in a
 child process pinned to one core (taskset, threads=1), so N cores run N models side by side under
-the same conditions. Run folders live in --runs (default runs/encoder_study/<budget>, out of git):
+the same conditions (``--cores 0,1``: one run on two cores, two threads, for a run that must end
+within a sitting; it is measured on one). Run folders live in --runs (default runs/encoder_study/<budget>, out of git):
 
 - train: ``segnet train --config configs/study/encoders.yaml model.name=... max_minutes=M``; a run
   with a last.pt continues with ``segnet train --resume RUN max_minutes=<what is left>``. Its wall
@@ -159,12 +160,25 @@ def test_subset(root: Path, frames: int, runs: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------- children
-def run_child(cmd: list[str], core: int, log: Path, env: dict | None = None):
-    """``cmd`` pinned to ``core`` with one thread (the study's unit of compute)."""
-    return SUPERVISOR.run(cmd, log, dict(env or {}, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"), core=core)
+def run_child(cmd: list[str], cores: tuple[int, ...], log: Path, env: dict | None = None):
+    """``cmd`` pinned to ``cores`` with a thread on each (one: the study's unit of compute)."""
+    threads = str(len(cores))
+    return SUPERVISOR.run(cmd, log, dict(env or {}, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads),
+                          core=",".join(map(str, cores)))
 
 
-def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dict) -> bool:
+def core_group(text: str) -> tuple[int, ...]:
+    """A --cores item: one core ("0"), or cores that train one run together ("0,1")."""
+    try:
+        cores = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a core or a comma-separated list of cores: {text!r}") from None
+    if len(set(cores)) != len(cores) or min(cores) < 0:
+        raise argparse.ArgumentTypeError(f"cores must be distinct and >= 0: {text!r}")
+    return cores
+
+
+def train_run(model: str, seed: int, run: Path, cores: tuple[int, ...], args, conditions: dict) -> bool:
     """Train (or continue) one run until its budget is spent; True when it is."""
     ledger = results.read_json(run / "study.json")
     if ledger.get("train_done"):
@@ -201,49 +215,56 @@ def train_run(model: str, seed: int, run: Path, core: int, args, conditions: dic
         cmd += [f"max_minutes={args.minutes}"] if args.minutes else []
         epochs = args.epochs or args.epochs_for.get(run.name)
         cmd += [f"train.epochs={epochs}"] if epochs else []
+    # threads change the speed, not what is learned: they stay out of the conditions
+    cmd.append(f"threads={len(cores)}")
     write_json(run / "study.json", ledger)
-    print(f"[core {core}] {model} seed {seed}: {'continuing' if resumable else 'training'} "
+    print(f"[{where(cores)}] {model} seed {seed}: {'continuing' if resumable else 'training'} "
           f"({conditions['budget']})", flush=True)
-    code, wall, cpu, rss = astuple(run_child(cmd, core, run / "study.log"))
+    code, wall, cpu, rss = astuple(run_child(cmd, cores, run / "study.log"))
     ledger.update(train_wall_s=ledger["train_wall_s"] + wall, train_cpu_s=ledger["train_cpu_s"] + cpu,
                   peak_rss_mib=max(ledger["peak_rss_mib"], rss), invocations=ledger["invocations"] + 1,
                   train_done=code == 0 and not (args.minutes and ledger["train_cpu_s"] + cpu < args.minutes * 60),
-                  core=core)
+                  core=",".join(map(str, cores)), train_threads=len(cores))
     write_json(run / "study.json", ledger)
     if code not in (0, 130):
         raise RuntimeError(f"segnet train exited with {code} (log: {run / 'study.log'})")
     return ledger["train_done"]
 
 
-def worker(core: int, jobs: queue.Queue, args, conditions: dict, failures: list) -> None:
+def where(cores: tuple[int, ...]) -> str:
+    return f"core{'s' if len(cores) > 1 else ''} {','.join(map(str, cores))}"
+
+
+def worker(cores: tuple[int, ...], jobs: queue.Queue, args, conditions: dict, failures: list) -> None:
     while not SUPERVISOR.stopping:
         try:
             model, seed, run = jobs.get_nowait()
         except queue.Empty:
             return
         try:
-            while not train_run(model, seed, run, core, args, conditions) and not SUPERVISOR.stopping:
+            while not train_run(model, seed, run, cores, args, conditions) and not SUPERVISOR.stopping:
                 pass  # a CPU budget not yet spent: the run continues from its last.pt
             if SUPERVISOR.stopping:
                 continue
             if args.train_only:
-                print(f"[core {core}] {model} seed {seed}: trained (measured by a later run without --train-only)",
+                print(f"[{where(cores)}] {model} seed {seed}: trained (measured by a later run without --train-only)",
                       flush=True)
                 continue
-            print(f"[core {core}] {model} seed {seed}: measuring", flush=True)
+            print(f"[{where(cores)}] {model} seed {seed}: measuring", flush=True)
             cmd = [sys.executable, str(Path(__file__).resolve()), "measure", str(run), "--data-root",
                    str(args.test_root), "--frames", str(args.frames)]
             # the OpenVINO conversion of best.pt stays with the run, not in ~/.cache
             env = {"SEGNET_CACHE_DIR": str(run / "cache")}
             env.update({"SEGNET_BACKEND": "torch"} if args.backend == "torch" else {})
-            code = run_child(cmd, core, run / "study.log", env).code
+            # measured on one core, one thread, however many trained it: comparable timings
+            code = run_child(cmd, cores[:1], run / "study.log", env).code
             if code not in (0, 130):
                 raise RuntimeError(f"measure exited with {code} (log: {run / 'study.log'})")
             if code == 0:
-                print(f"[core {core}] {model} seed {seed}: done", flush=True)
+                print(f"[{where(cores)}] {model} seed {seed}: done", flush=True)
         except Exception as exc:  # noqa: BLE001 - one failed run must not stop the others
             failures.append(f"{model} seed {seed}: {exc}")
-            print(f"[core {core}] {model} seed {seed}: FAILED: {exc}", flush=True)
+            print(f"[{where(cores)}] {model} seed {seed}: FAILED: {exc}", flush=True)
 
 
 def cmd_run(args) -> int:
@@ -364,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every model")
     p.add_argument("--seeds-for", action="append", default=[], metavar="MODEL=S,S", help="other seeds for one model")
-    p.add_argument("--cores", type=int, nargs="+", default=sorted(os.sched_getaffinity(0)),
-                   help="one run at a time on each (default: the cores this process may use)")
+    p.add_argument("--cores", type=core_group, nargs="+", default=[(c,) for c in sorted(os.sched_getaffinity(0))],
+                   help="one run at a time on each, one thread (default: the cores this process may use); "
+                        "0,1 trains one run on both with two threads (a long run that must end within a "
+                        "sitting), still measured on one")
     p.add_argument("--recipe", type=Path, default=RECIPE)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every run (smoke tests)")
     p.add_argument("--data-root", type=Path, default=None, help="CamVid (default: segnet's data root)")

@@ -59,8 +59,9 @@ class Supervisor:
         if self._interrupted.setdefault(proc.pid, token) is token:
             proc.send_signal(signal.SIGINT)
 
-    def run(self, cmd: list[str], log: Path, env: dict | None = None, core: int | None = None) -> ChildResult:
-        """Run ``cmd`` to its end, output appended to ``log``; pinned to ``core`` when given."""
+    def run(self, cmd: list[str], log: Path, env: dict | None = None, core: int | str | None = None) -> ChildResult:
+        """Run ``cmd`` to its end, output appended to ``log``; pinned to ``core`` (a core, or a
+        taskset list such as "0,1") when given."""
         where = f"core {core}, " if core is not None else ""
         if core is not None:
             cmd = ["taskset", "-c", str(core), *cmd]
