@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -86,14 +87,16 @@ def _batch_size(model, settings: ServiceSettings) -> int:
 
 
 def _token_check(token: str | None):
-    expected = token.encode() if token else None
+    """The dependency of every /v1/ route: nothing without a token; with one, FastAPI's HTTPBearer
+    reads the header (and puts the bearer scheme into /openapi.json for client generators)."""
+    if token is None:
+        return lambda: None
+    expected = token.encode()
+    bearer = HTTPBearer(auto_error=False, description="the token segnet serve was started with (--token)")
 
-    def check(request: Request) -> None:
-        if expected is None:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         # compare_digest: the time taken does not tell how much of a guess was right
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        if credentials is None or not hmac.compare_digest(credentials.credentials.strip().encode(), expected):
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer <token>'",
                            {"WWW-Authenticate": "Bearer"})
 

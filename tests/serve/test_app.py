@@ -116,6 +116,13 @@ def test_openapi_schema_describes_both_upload_forms_and_no_page_loads_a_cdn(clie
     assert "video/*" in schema["paths"]["/v1/videos"]["post"]["requestBody"]["content"]
     assert {"/v1/model", "/v1/videos/{job_id}", "/healthz"} <= set(schema["paths"]) and "/" not in schema["paths"]
     assert client.get("/docs").status_code == 404
+    # the token is declared, so that generated clients send it
+    assert list(schema["components"]["securitySchemes"].values()) == [
+        {"type": "http", "scheme": "bearer", "description": "the token segnet serve was started with (--token)"}]
+    for path in ("/v1/model", "/v1/segment", "/v1/videos", "/v1/videos/{job_id}"):
+        for operation in schema["paths"][path].values():
+            assert operation["security"] == [{"HTTPBearer": []}], path
+    assert "security" not in schema["paths"]["/healthz"]["get"]
 
 
 def test_too_large_is_refused_while_streaming_without_a_length(client):
@@ -142,11 +149,14 @@ def test_query_errors_unknown_paths_and_tokens(client, frame_path):
     wrong = client.post("/v1/segment", files=image, headers={"Authorization": "Bearer s3cret-tokeN"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
     assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200  # health checks need no token
+    assert client.get("/v1/model", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+    assert client.get("/v1/model", headers={"Authorization": f"bearer  {TOKEN} "}).status_code == 200
 
 
 def test_pixel_limit_refuses_before_decoding(model, tmp_path):
     settings = ServiceSettings(max_pixels=10_000, upload_dir=str(tmp_path))
     with TestClient(create_app(model, settings)) as small:
+        assert "securitySchemes" not in small.get("/openapi.json").json().get("components", {})  # no token, none
         buffer = io.BytesIO()
         Image.new("RGB", (200, 100)).save(buffer, "PNG")
         response = small.post("/v1/segment", files={"image": buffer.getvalue()})
