@@ -160,6 +160,16 @@ def test_study_needs_a_budget(tmp_path):
     assert done.stderr.strip().splitlines()[-1].startswith("encoder_study: error: give a budget")
 
 
+def test_cores_must_be_usable_and_given_once(tmp_path):
+    budget = ["run", "--epochs", "1", "--models", "resnet34", "--runs", str(tmp_path), "--out", str(tmp_path)]
+    for cores in (["4096"], ["0", "0,1"]):
+        done = subprocess.run([sys.executable, str(TOOL), *budget, "--cores", *cores], capture_output=True, text=True,
+                              cwd=tmp_path, check=False)
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines()[-1].startswith(f"encoder_study: error: --cores {' '.join(cores)}: "
+                                                               "each core once"), done.stderr
+
+
 def test_two_recipes_compare_on_the_networks_both_trained(tmp_path):
     """compare: one line per network in both summaries, the second recipe's val gain signed."""
     def summary(folder: Path, rows: list[tuple]) -> Path:

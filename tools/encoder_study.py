@@ -278,6 +278,10 @@ def cmd_run(args) -> int:
         fail("give a budget: --minutes M (equal CPU time) and/or --epochs E (equal epochs), or --epochs-from RUNS")
     if not args.recipe.is_file():
         fail(f"recipe not found: {args.recipe}")
+    allowed, asked = os.sched_getaffinity(0), [c for group in args.cores for c in group]
+    if not set(asked) <= allowed or len(set(asked)) != len(asked):
+        fail(f"--cores {' '.join(','.join(map(str, g)) for g in args.cores)}: each core once, among those this "
+             f"process may use ({','.join(map(str, sorted(allowed)))})")
     if not (args.data_root / "test").is_dir():
         fail(f"CamVid not found at {args.data_root} (--data-root, or $SEGNET_DATA_ROOT; see data/README.md)")
     factor = f"{args.epochs_factor:g}x " if args.epochs_factor != 1 else ""
