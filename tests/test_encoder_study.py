@@ -192,6 +192,18 @@ def test_two_recipes_compare_on_the_networks_both_trained(tmp_path):
         "| resnet50 | 26 | 52.7 | 50.1 | -2.6 | 42.5 | 40.0 | 1.02 | 1.40 |"]
     missing = study("compare", "--out", str(adam), "--against", str(tmp_path / "none"), cwd=tmp_path)
     assert missing.returncode == 2 and "no summary.csv" in missing.stderr
+    # a larger budget goes into its own block; the recipes block stays as it was
+    longer = summary(tmp_path / "3x", [("resnet50", 0, 78, 0.55, 0.44, 3.1)])
+    doc.write_text(doc.read_text() + "<!-- encoder-study:budgets -->\n<!-- /encoder-study:budgets -->\n")
+    done = study("compare", "--out", str(adam), "--against", str(longer), "--names", "60 min", "3x",
+                 "--block", "budgets", "--write", str(doc), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = doc.read_text()
+    assert "| resnet50 | 26 | 52.7 | 50.1 |" in text and "| resnet50 | 26 / 78 | 52.7 | 55.0 | +2.3 | 42.5 | 44.0 |" in text
+    assert "best val % 3x" in text.split("encoder-study:budgets")[1]
+    nowhere = study("compare", "--out", str(adam), "--against", str(longer), "--block", "seeds", "--write", str(doc),
+                    cwd=tmp_path)
+    assert nowhere.returncode == 2 and "<!-- encoder-study:seeds -->" in nowhere.stderr
 
 
 def _tool_module(name: str):

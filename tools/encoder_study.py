@@ -8,6 +8,8 @@
     python tools/encoder_study.py report --runs runs/encoder_study/60min   # summary.csv and figure again
     python tools/encoder_study.py table --write docs/results/encoders.md    # the table from summary.csv
     python tools/encoder_study.py compare --out docs/results/encoders/60min --against docs/results/encoders/sgd
+    python tools/encoder_study.py compare --out docs/results/encoders/60min --against docs/results/encoders/3x \
+        --names "60 min" 3x --block budgets --write docs/results/encoders.md
 
 Every run trains from scratch with configs/study/encoders.yaml (one recipe for all models) in a
 child process pinned to one core (taskset, threads=1), so N cores run N models side by side under
@@ -372,11 +374,12 @@ def cmd_compare(args) -> int:
     if args.write is None:
         print(table)
         return 0
-    text = results.fill_table(args.write.read_text(), table, results.RECIPES_START, results.RECIPES_END)
+    start, end = results.block_markers(args.block)
+    text = results.fill_table(args.write.read_text(), table, start, end)
     if text is None:
-        fail(f"{args.write} has no {results.RECIPES_START} ... {results.RECIPES_END} block to fill")
+        fail(f"{args.write} has no {start} ... {end} block to fill")
     args.write.write_text(text)
-    print(f"wrote the recipe comparison into {args.write}")
+    print(f"wrote the comparison into the {args.block} block of {args.write}")
     return 0
 
 
@@ -431,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the first recipe's study, e.g. docs/results/encoders/60min")
     p.add_argument("--against", type=Path, required=True, help="the second recipe's, e.g. docs/results/encoders/sgd")
     p.add_argument("--names", nargs=2, default=["Adam", "SGD"], metavar=("FIRST", "SECOND"))
-    p.add_argument("--write", type=Path, default=None, help=f"replace the {results.RECIPES_START} block of this file")
+    p.add_argument("--write", type=Path, default=None, help="replace a block of this file (--block)")
+    p.add_argument("--block", default="recipes", help="which: <!-- encoder-study:BLOCK --> ... (default: recipes; "
+                                                      "budgets for a budget against a larger one)")
     p.set_defaults(func=cmd_compare)
     args = parser.parse_args(argv)
     if getattr(args, "data_root", None) is None and args.command == "run":

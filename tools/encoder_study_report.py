@@ -26,7 +26,11 @@ COLUMNS = [
 ]
 TABLE_START, TABLE_END = "<!-- encoder-study:table -->", "<!-- /encoder-study:table -->"
 EFFICIENCY_START, EFFICIENCY_END = "<!-- encoder-study:efficiency -->", "<!-- /encoder-study:efficiency -->"
-RECIPES_START, RECIPES_END = "<!-- encoder-study:recipes -->", "<!-- /encoder-study:recipes -->"
+
+
+def block_markers(name: str) -> tuple[str, str]:
+    """The comments around a generated block of a markdown file, e.g. ``recipes``."""
+    return f"<!-- encoder-study:{name} -->", f"<!-- /encoder-study:{name} -->"
 
 
 def read_json(path: Path) -> dict:
