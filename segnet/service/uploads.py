@@ -123,7 +123,10 @@ async def receive_file(request: Request, field: str, folder: UploadFolder, max_b
     disconnects mid-upload leaves nothing behind (ClientDisconnect propagates)."""
     mime, options = parse_options_header(request.headers.get("content-type", ""))
     raw = is_raw_upload(mime)
-    if not raw and (mime != b"multipart/form-data" or not options.get(b"boundary")):
+    if mime == b"multipart/form-data" and not options.get(b"boundary"):
+        raise ApiError(400, "multipart/form-data without a boundary in its Content-Type: let the client library "
+                            "set the header (a hand-written one drops the boundary)")
+    if not raw and mime != b"multipart/form-data":
         raise ApiError(415, f"send the file as multipart/form-data in the field '{field}', or as the request "
                             "body with Content-Type image/*, video/* or application/octet-stream")
     overhead = 0 if raw else MULTIPART_OVERHEAD

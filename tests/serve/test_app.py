@@ -89,6 +89,7 @@ def test_overlay_and_json_formats(client, model, frame_path):
     (dict(content=b"raw bytes", headers={"content-type": "image/png"}), 400, "not an image"),
     (dict(content=b"", headers={"content-type": "application/octet-stream"}), 400, "the request body is empty"),
     (dict(content=b"a=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415, "multipart/form-data"),
+    (dict(content=b"--x\r\n", headers={"content-type": "multipart/form-data"}), 400, "without a boundary"),
     (dict(json={"image": "aGVsbG8="}), 415, "Content-Type image/*"),
     (dict(content=b"\0" * (2 ** 20 + 10), headers={"content-type": "image/png"}), 413, "limit of 1.0 MiB"),
     (dict(files={"image": ("big.png", b"\0" * (2 ** 20 + 10))}), 413, "limit of 1.0 MiB"),
