@@ -193,7 +193,7 @@ def curves(rows: list[dict], out: Path, path: Path) -> None:
         dashed = any(e.get("cpu_minutes_from") != "measured" for e in epochs)
         ax.plot(x, [100 * float(e["val_miou"]) for e in epochs], linestyle="--" if dashed else "-",
                 marker=".", markersize=3, label=name + (" (CPU per epoch from the ledger)" if dashed else ""))
-    ax.set(xlabel="training CPU-minutes (one thread)", ylabel="val mIoU %",
+    ax.set(xlabel="training CPU-minutes (user + system, all threads)", ylabel="val mIoU %",
            title=f"CamVid val mIoU after every epoch, trained from scratch, {rows[0]['budget']} per run")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
