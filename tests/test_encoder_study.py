@@ -199,7 +199,8 @@ def test_two_recipes_compare_on_the_networks_both_trained(tmp_path):
                  "--block", "budgets", "--write", str(doc), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     text = doc.read_text()
-    assert "| resnet50 | 26 | 52.7 | 50.1 |" in text and "| resnet50 | 26 / 78 | 52.7 | 55.0 | +2.3 | 42.5 | 44.0 |" in text
+    assert "| resnet50 | 26 | 52.7 | 50.1 |" in text
+    assert "| resnet50 | 26 / 78 | 52.7 | 55.0 | +2.3 | 42.5 | 44.0 |" in text
     assert "best val % 3x" in text.split("encoder-study:budgets")[1]
     nowhere = study("compare", "--out", str(adam), "--against", str(longer), "--block", "seeds", "--write", str(doc),
                     cwd=tmp_path)

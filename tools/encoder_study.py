@@ -14,7 +14,8 @@
 Every run trains from scratch with configs/study/encoders.yaml (one recipe for all models) in a
 child process pinned to one core (taskset, threads=1), so N cores run N models side by side under
 the same conditions (``--cores 0,1``: one run on two cores, two threads, for a run that must end
-within a sitting; it is measured on one). Run folders live in --runs (default runs/encoder_study/<budget>, out of git):
+within a sitting; it is measured on one). Run folders live in --runs (default
+runs/encoder_study/<budget>, out of git):
 
 - train: ``segnet train --config configs/study/encoders.yaml model.name=... max_minutes=M``; a run
   with a last.pt continues with ``segnet train --resume RUN max_minutes=<what is left>``. Its wall
