@@ -142,10 +142,7 @@ def report_rows(run: Path) -> list[dict]:
 
 
 def test_runs_without_measured_cpu_minutes_spread_the_ledger_over_their_epochs():
-    spec = importlib.util.spec_from_file_location("encoder_study_report", REPO / "tools" / "encoder_study_report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
-    with_cpu_minutes = report.with_cpu_minutes
+    with_cpu_minutes = _tool_module("encoder_study_report").with_cpu_minutes
 
     old = [{"epoch": "1", "val_miou": "0.2"}, {"epoch": "2", "val_miou": "0.3", "cpu_minutes": ""}]
     got = with_cpu_minutes(old, {"train_cpu_s": 600.0})

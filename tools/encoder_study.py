@@ -167,7 +167,12 @@ def run_child(cmd: list[str], cores: tuple[int, ...], log: Path, env: dict | Non
     """``cmd`` pinned to ``cores`` with a thread on each (one: the study's unit of compute)."""
     threads = str(len(cores))
     return SUPERVISOR.run(cmd, log, dict(env or {}, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads),
-                          core=",".join(map(str, cores)))
+                          core=core_list(cores))
+
+
+def core_list(cores) -> str:
+    """Cores as taskset and --cores write them: "0,1"."""
+    return ",".join(map(str, cores))
 
 
 def core_group(text: str) -> tuple[int, ...]:
@@ -227,7 +232,7 @@ def train_run(model: str, seed: int, run: Path, cores: tuple[int, ...], args, co
     ledger.update(train_wall_s=ledger["train_wall_s"] + wall, train_cpu_s=ledger["train_cpu_s"] + cpu,
                   peak_rss_mib=max(ledger["peak_rss_mib"], rss), invocations=ledger["invocations"] + 1,
                   train_done=code == 0 and not (args.minutes and ledger["train_cpu_s"] + cpu < args.minutes * 60),
-                  core=",".join(map(str, cores)), train_threads=len(cores))
+                  core=core_list(cores), train_threads=len(cores))
     write_json(run / "study.json", ledger)
     if code not in (0, 130):
         raise RuntimeError(f"segnet train exited with {code} (log: {run / 'study.log'})")
@@ -235,7 +240,7 @@ def train_run(model: str, seed: int, run: Path, cores: tuple[int, ...], args, co
 
 
 def where(cores: tuple[int, ...]) -> str:
-    return f"core{'s' if len(cores) > 1 else ''} {','.join(map(str, cores))}"
+    return f"core{'s' if len(cores) > 1 else ''} {core_list(cores)}"
 
 
 def worker(cores: tuple[int, ...], jobs: queue.Queue, args, conditions: dict, failures: list) -> None:
@@ -283,8 +288,8 @@ def cmd_run(args) -> int:
         fail(f"recipe not found: {args.recipe}")
     allowed, asked = os.sched_getaffinity(0), [c for group in args.cores for c in group]
     if not set(asked) <= allowed or len(set(asked)) != len(asked):
-        fail(f"--cores {' '.join(','.join(map(str, g)) for g in args.cores)}: each core once, among those this "
-             f"process may use ({','.join(map(str, sorted(allowed)))})")
+        fail(f"--cores {' '.join(map(core_list, args.cores))}: each core once, among those this "
+             f"process may use ({core_list(sorted(allowed))})")
     if not (args.data_root / "test").is_dir():
         fail(f"CamVid not found at {args.data_root} (--data-root, or $SEGNET_DATA_ROOT; see data/README.md)")
     factor = f"{args.epochs_factor:g}x " if args.epochs_factor != 1 else ""
