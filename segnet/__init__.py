@@ -16,9 +16,9 @@ __version__ = "0.1.0"
 # name -> the module that defines it; segnet.api for the rest of the API (it loads torch)
 _LIGHT = {"SegnetError": "segnet.errors", "load_config": "segnet.config.load", "serve": "segnet.service",
           "create_app": "segnet.service"}
-_API = ("DatasetClasses", "DemoResult", "EvaluationResult", "Model", "OutputOptions", "SegnetError", "TrainingInterrupted",
-        "TrainingRun", "create_app", "demo", "evaluate", "export", "load_classes", "load_config", "load_model", "predict_files",
-        "resume", "serve", "train")
+_API = ("DatasetClasses", "DemoResult", "EvaluationResult", "Model", "OutputOptions", "SegnetError",
+        "TrainingInterrupted", "TrainingRun", "create_app", "demo", "evaluate", "export", "load_classes", "load_config",
+        "load_model", "predict_files", "resume", "serve", "train")
 __all__ = ["__version__", *_API]
 
 

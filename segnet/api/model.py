@@ -135,7 +135,8 @@ class Model:
             raise SegnetError(f"opacity must be in [0, 1], got {opacity}")
         frame, labels = _as_frame(image, "image"), _check_labels(labels, self.classes)
         if frame.shape[:2] != labels.shape:
-            raise SegnetError(f"labels are {labels.shape[0]}x{labels.shape[1]}, the image {frame.shape[0]}x{frame.shape[1]}")
+            raise SegnetError(f"labels are {labels.shape[0]}x{labels.shape[1]}, "
+                              f"the image {frame.shape[0]}x{frame.shape[1]}")
         return Painter(self.classes, opacity).overlay(frame, labels, legend)
 
     def describe(self) -> str:
@@ -143,8 +144,8 @@ class Model:
         return f"{describe(self.checkpoint, self.source)}; {self.device}, {self.precision}"
 
     def __repr__(self) -> str:
-        return (f"Model({self.name}, {self.classes.num_classes} classes, {self.backend} on {self.device}, {self.precision}, "
-                f"source={self.source!r})")
+        return (f"Model({self.name}, {self.classes.num_classes} classes, {self.backend} on {self.device}, "
+                f"{self.precision}, source={self.source!r})")
 
 
 def _as_frame(item: ImageLike, what: str) -> np.ndarray:

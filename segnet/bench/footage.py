@@ -97,7 +97,8 @@ def _write_overlay(model, image: np.ndarray, labels: np.ndarray, boxes, path: Pa
     picture = np.ascontiguousarray(model.overlay(image, labels, legend=True))
     h, w = labels.shape
     for top, bottom, left, right in boxes:
-        cv2.rectangle(picture, (int(left * w), int(top * h)), (int(right * w) - 1, int(bottom * h) - 1), (255, 255, 0), 2)
+        cv2.rectangle(picture, (int(left * w), int(top * h)), (int(right * w) - 1, int(bottom * h) - 1),
+                      (255, 255, 0), 2)
     _, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as f:
@@ -111,5 +112,6 @@ def format_table(rows: list[FrameLayout]) -> list[str]:
                      f"{r.upper_class} ({100 * r.upper_share:.0f} %) | {'yes' if r.ok else 'no'} |")
     road, sky, both = (sum(getattr(r, k) for r in rows) for k in ("lane_ok", "upper_ok", "ok"))
     lines.append(f"\n{rows[0].road if rows else 'Road'} largest in the lane region: {road} of {len(rows)}; "
-                 f"{rows[0].sky if rows else 'Sky'} in the upper band: {sky} of {len(rows)}; both: {both} of {len(rows)}")
+                 f"{rows[0].sky if rows else 'Sky'} in the upper band: {sky} of {len(rows)}; "
+                 f"both: {both} of {len(rows)}")
     return lines

@@ -29,23 +29,27 @@ DEFAULT_MODELS = ["fc_densenet56", "fc_densenet67", "fc_densenet103", "fc_log_de
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="names for create_model")
-    parser.add_argument("--memory-efficient", action="store_true", help="also run each model with memory_efficient=True")
+    parser.add_argument("--memory-efficient", action="store_true",
+                        help="also run each model with memory_efficient=True")
     parser.add_argument("--channels-first", action="store_true", help="also run each model with channels_last=false")
     parser.add_argument("--compile", action="store_true",
-                        help="also run each model with compile=true (torch.compile; first_step_seconds holds the compilation)")
+                        help="also run each model with compile=true "
+                             "(torch.compile; first_step_seconds holds the compilation)")
     parser.add_argument("--no-port", action="store_true", help="skip the plain-port reference beside fc_densenet103")
     parser.add_argument("--weights", help="start the training step from this checkpoint's weights (e.g. a late "
                                           "RUN/last.pt: subnormal values appear late in training), not a fresh init")
     parser.add_argument("--flush-denormal", action="store_true",
                         help="also run each step with torch.set_flush_denormal(True) (config flush_denormal)")
-    parser.add_argument("--config", help="recipe for the step (default: configs/<model>.yaml, else the schema defaults)")
+    parser.add_argument("--config",
+                        help="recipe for the step (default: configs/<model>.yaml, else the schema defaults)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", metavar="FILE", help="write one record per (model, variant) to FILE")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch", type=int, default=4, help="training-step batch size")
     parser.add_argument("--train-size", type=int, nargs=2, default=[224, 224], metavar=("H", "W"))
     parser.add_argument("--eval-size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"))
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (after one warm-up); the median is reported")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed repeats (after one warm-up); the median is reported")
     parser.add_argument("--skip", nargs="*", default=[], choices=["flops", "train", "eval", "growth"])
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64], help="growth table depths")
 
@@ -198,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
             shares = ", ".join(f"{r['variant']} {100 * r['subnormal_fraction']:.4f} %" for r in rows)
             print(f"# {name}: subnormal share of weights, gradients and optimizer state after the steps: {shares}")
         if not rows:
-            print(f"{name:<22} {'-':<17} {params:>8.2f} {giga:>7.1f} {'':>7} {'':>6} {'':>6} {'':>8} {saved:>9.0f} {fps:>8.2f}")
+            print(f"{name:<22} {'-':<17} {params:>8.2f} {giga:>7.1f} {'':>7} {'':>6} {'':>6} {'':>8} "
+                  f"{saved:>9.0f} {fps:>8.2f}")
         records += rows
     print("# saved MiB: autograd's saved activations for one 64x64 frame; peak GiB: the step's process peak RSS")
     if args.json:

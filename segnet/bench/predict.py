@@ -41,13 +41,15 @@ PATHS = ("port", "eager", "torch", "openvino", "openvino-int8", "onnxruntime")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="*", default=["bundled", "fc_densenet103"],
-                        help="'bundled' (skipped when absent) and registry names, random-init (default: bundled fc_densenet103)")
+                        help="'bundled' (skipped when absent) and registry names, random-init "
+                             "(default: bundled fc_densenet103)")
     parser.add_argument("--checkpoint", nargs="*", type=Path, default=[], help="trained checkpoints to add")
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
     parser.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto",
                         help="also time torch bfloat16 (auto: on CPUs with native bf16 only; 5x slower elsewhere)")
     parser.add_argument("--frames", type=int, default=3, help="timed passes per configuration (after 1 warm-up)")
-    parser.add_argument("--agree-frames", type=int, default=4, help="CamVid test frames for label agreement with torch float32 (0: skip)")
+    parser.add_argument("--agree-frames", type=int, default=4,
+                        help="CamVid test frames for label agreement with torch float32 (0: skip)")
     parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: the data root)")
     parser.add_argument("--size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"))
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
@@ -218,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
             same_ir = (args.calibration_frames or CALIBRATION_FRAMES) == CALIBRATION_FRAMES
             ours = check if same_ir else int8_verdict(ckpt, label)
             model_default = default if ours["accepted"] else ("openvino", "float32")
-        print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x port':>8}{'x eager':>9}{'agree':>9}")
+        print(f"  {'path':<15}{'precision':<10}{'s/frame':>9}{'CPU s/frame':>13}{'x port':>8}{'x eager':>9}"
+              f"{'agree':>9}")
         reference, eager, port = None, None, None
         for path, prec, predictor in _predictors(ckpt, label, args.paths, bf16, args.calibration_frames):
             batch = predictor.to_tensor([image])
@@ -226,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
             labels = [predictor.predict([f])[0] for f in test] if path != "port" else []
             if reference is None and path in ("eager", "torch") and prec == "float32":
                 reference = labels
-            agree = float(np.mean([np.mean(a == b) for a, b in zip(labels, reference)])) if labels and reference else None
+            agree = (float(np.mean([np.mean(a == b) for a, b in zip(labels, reference)])) if labels and reference
+                     else None)
             eager = wall if path == "eager" else eager
             port = wall if path == "port" else port
             speedup = eager / wall if eager else None

@@ -153,7 +153,8 @@ def load_sharded(path: Path, index: dict[str, Any], map_location) -> dict[str, A
                               f"(a sharded checkpoint needs all {len(shards)} shard files beside it)")
         size = shard.stat().st_size
         if size != entry["bytes"] or _sha256(shard) != entry["sha256"]:
-            what = f"{size} bytes, the index says {entry['bytes']}" if size != entry["bytes"] else "content differs from the index"
+            what = (f"{size} bytes, the index says {entry['bytes']}" if size != entry["bytes"]
+                    else "content differs from the index")
             raise SegnetError(f"cannot read checkpoint {path}: its shard {shard.name} is damaged ({what})")
         try:
             loaded.append(torch.load(shard, map_location=map_location, weights_only=True)["pieces"])

@@ -28,7 +28,8 @@ def resolve_source(source: str | os.PathLike | None) -> Path | None:
             raise SegnetError(f"run folder {path} holds no {' or '.join(RUN_CHECKPOINTS)}")
         return found
     if not path.exists():
-        raise SegnetError(f"no checkpoint, run folder or run name {str(source)!r} (run names are looked up in {RUNS_DIR}/)")
+        raise SegnetError(f"no checkpoint, run folder or run name {str(source)!r} "
+                          f"(run names are looked up in {RUNS_DIR}/)")
     return path
 
 

@@ -17,7 +17,8 @@ _BENCHES = {
 def add_parser(subparsers) -> None:
     listing = "\n".join(f"  {name:<8} {text}" for name, text in _BENCHES.items())
     parser = subparsers.add_parser("bench", help="speed and memory benchmarks",
-                                   description=f"benches (segnet bench BENCH --help for each one's options):\n{listing}",
+                                   description="benches (segnet bench BENCH --help for each one's options):\n"
+                                               f"{listing}",
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bench", choices=list(_BENCHES), metavar="BENCH", help=", ".join(_BENCHES))
     parser.add_argument("options", nargs=argparse.REMAINDER, help="the bench's own options")

@@ -26,9 +26,12 @@ def add_parser(subparsers) -> None:
         "demo", help=f"bundled model on the CamVid {DEMO_SEQUENCE} test sequence: overlay video + per-class IoU",
         description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("outputs") / "demo", help="output folder (default outputs/demo)")
-    parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
-    parser.add_argument("--fps", type=float, default=DEMO_FPS, help=f"frame rate of the assembled clip (default {DEMO_FPS:g})")
+    parser.add_argument("--out", type=Path, default=Path("outputs") / "demo",
+                        help="output folder (default outputs/demo)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
+    parser.add_argument("--fps", type=float, default=DEMO_FPS,
+                        help=f"frame rate of the assembled clip (default {DEMO_FPS:g})")
     add_output_options(parser)
     add_model_options(parser)
     parser.set_defaults(func=run)
@@ -43,11 +46,13 @@ def run(args: argparse.Namespace) -> int:
     with flags_named():
         demo = segnet.demo(model, args.data_root, args.out, fps=args.fps, options=options, progress=sys.stderr.isatty())
     result = demo.evaluation
-    print(f"assembled {result.num_images} frames of {DEMO_SEQUENCE} into {demo.clip.name} ({demo.codec}, {demo.fps:g} fps)")
+    print(f"assembled {result.num_images} frames of {DEMO_SEQUENCE} into {demo.clip.name} "
+          f"({demo.codec}, {demo.fps:g} fps)")
     print(f"{demo.frames} frames segmented at {demo.frames_per_second:.2f} frames/s "
           f"({demo.precision}, {demo.threads} threads) -> {demo.overlay}")
     lossy = "" if demo.codec == "FFV1" else f" (frames decoded from the {demo.codec} clip, not the PNGs)"
     print(f"per-class IoU on the {result.num_images} {DEMO_SEQUENCE} frames against testannot{lossy}:")
     print(result.table())
-    print(f"wrote {args.out}/{demo.clip.name}, {demo.overlay.name}, metrics.json, per_class_iou.csv, confusion_matrix.png")
+    print(f"wrote {args.out}/{demo.clip.name}, {demo.overlay.name}, metrics.json, per_class_iou.csv, "
+          "confusion_matrix.png")
     return 0

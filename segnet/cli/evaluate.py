@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--split", default="test", choices=[s for s in SPLITS if s != "train"],
                         help="split of the dataset (default test)")
-    parser.add_argument("--data-root", type=Path, default=None, help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="CamVid folder (default: $SEGNET_DATA_ROOT or data/CamVid)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--protocol", default="standard", choices=PROTOCOLS,
                         help="standard: BatchNorm running statistics (PyTorch eval mode); paper: as the model's "
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     import segnet
 
     if args.protocol == "paper" and (args.bn is not None or args.batch_size is not None):
-        raise SegnetError("--protocol paper sets the BatchNorm mode and batch size itself; leave out --bn and --batch-size")
+        raise SegnetError("--protocol paper sets the BatchNorm mode and batch size itself; "
+                          "leave out --bn and --batch-size")
     if args.worst < 0:
         raise SegnetError(f"--worst must be >= 0, got {args.worst}")
     model = load_model(args)

@@ -15,7 +15,8 @@ def add_model_options(parser: argparse.ArgumentParser, batch_size: int = 1) -> N
     """Options shared by predict, evaluate and demo."""
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="checkpoint (.pt); default: the CamVid model bundled with segnet")
-    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"frames per forward pass (default {batch_size})")
+    parser.add_argument("--batch-size", type=int, default=batch_size,
+                        help=f"frames per forward pass (default {batch_size})")
     parser.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
     parser.add_argument("--amp", default="auto", choices=AMP,
                         help="auto: bf16 on CUDA and AMX CPUs, else float32; off: float32")

@@ -19,7 +19,8 @@ def add_parser(subparsers) -> None:
         "--show window) stops and keeps what was segmented.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="image (png/jpg/bmp/tif/webp/gif), video (mp4/avi/mov/mkv/webm), folder (with its subfolders), quoted glob, "
+                        help="image (png/jpg/bmp/tif/webp/gif), video (mp4/avi/mov/mkv/webm), "
+                        "folder (with its subfolders), quoted glob, "
                         "camera (0, /dev/video0) or stream URL (rtsp://, http://, https://)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_output_options(parser)
@@ -34,7 +35,8 @@ def add_parser(subparsers) -> None:
 def print_summary(summary: dict, out: Path) -> None:
     """One line per folder of images and per video (the only progress report when stderr is not a terminal)."""
     if summary["images"]:
-        print(f"{summary['images']} image(s) in {summary['seconds']:.1f} s ({summary['images_per_second']:.2f} images/s) "
+        print(f"{summary['images']} image(s) in {summary['seconds']:.1f} s "
+              f"({summary['images_per_second']:.2f} images/s) "
               f"-> {out}/<name>_labels.png, _color.png, _overlay.png")
     for video in summary["videos"]:
         stop = f", stopped by {video['stopped']}" if video["stopped"] else ""

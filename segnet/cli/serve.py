@@ -24,11 +24,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-auth", action="store_true",
                         help="serve a non-loopback --host without a token (anyone who reaches it can use it)")
     parser.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MiB (default 25)")
-    parser.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, width x height (default 40M)")
-    parser.add_argument("--max-queue", type=int, default=32, help="frames waiting for the model before 503 (default 32)")
+    parser.add_argument("--max-pixels", type=int, default=40_000_000,
+                        help="largest image, width x height (default 40M)")
+    parser.add_argument("--max-queue", type=int, default=32,
+                        help="frames waiting for the model before 503 (default 32)")
     parser.add_argument("--batch-window-ms", type=float, default=3.0,
                         help="how long to gather concurrent frames into one forward pass (default 3 ms; 0: no wait)")
-    parser.add_argument("--video-keep-s", type=float, default=600.0, help="finished video jobs are removed after this (default 600 s)")
+    parser.add_argument("--video-keep-s", type=float, default=600.0,
+                        help="finished video jobs are removed after this (default 600 s)")
     parser.add_argument("--max-videos-running", type=int, default=1, help="video jobs segmented at once (default 1)")
     parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                         help="allow browser pages from ORIGIN to call the API (repeatable; default: CORS off)")
@@ -53,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
     check_exposure(args.host, settings.token, args.no_auth)  # refuse before the model loads
     model = load_model(args)
     print(f"segnet serve: {model.describe()}", file=sys.stderr, flush=True)
-    serve(host=args.host, port=args.port, no_auth=args.no_auth, model=model, log_level=args.log_level, **asdict(settings))
+    serve(host=args.host, port=args.port, no_auth=args.no_auth, model=model, log_level=args.log_level,
+          **asdict(settings))
     return 0

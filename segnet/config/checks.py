@@ -97,7 +97,8 @@ def _check_loss(lo: DictConfig, model: DictConfig) -> None:
     _check(0 <= lo.final_weight <= 1, "loss.final_weight", lo.final_weight, "must be in [0, 1]")
     _check(lo.aux_weighting in AUX_WEIGHTING, "loss.aux_weighting", lo.aux_weighting,
            f"must be one of {', '.join(AUX_WEIGHTING)}")
-    _check(lo.aux_targets in AUX_TARGETS, "loss.aux_targets", lo.aux_targets, f"must be one of {', '.join(AUX_TARGETS)}")
+    _check(lo.aux_targets in AUX_TARGETS, "loss.aux_targets", lo.aux_targets,
+           f"must be one of {', '.join(AUX_TARGETS)}")
     _check(0 <= lo.label_smoothing < 1, "loss.label_smoothing", lo.label_smoothing, "must be in [0, 1)")
     _check(not lo.final_only_last_epoch or bool(model.options.get("deep_supervision")),
            "loss.final_only_last_epoch", lo.final_only_last_epoch, "needs model.options.deep_supervision=true")

@@ -51,7 +51,8 @@ class DatasetClasses:
         if len(self.names) > 255:  # ids and the void id must fit uint8 label maps
             raise SegnetError(f"classes: {len(self.names)} names, at most 255 are supported")
         if len(self.colors) != len(self.names):
-            raise SegnetError(f"classes: {len(self.colors)} colors for {len(self.names)} names (one [r, g, b] per name)")
+            raise SegnetError(f"classes: {len(self.colors)} colors for {len(self.names)} names "
+                              "(one [r, g, b] per name)")
         if self.ignore_color is None:
             object.__setattr__(self, "ignore_color", spare_colour(self.colors))
         for colour in (*self.colors, self.ignore_color):
@@ -126,7 +127,8 @@ class DatasetClasses:
                 names = names or CAMVID.names
                 palette = palette if len(palette) >= num_classes else [*CAMVID.colors, CAMVID.ignore_color]
             if len(names) != num_classes or len(palette) < num_classes:
-                raise SegnetError(f"{num_classes} classes but {len(names)} class names and {len(palette)} palette colours")
+                raise SegnetError(f"{num_classes} classes but {len(names)} class names "
+                                  f"and {len(palette)} palette colours")
             return cls(
                 names=names, colors=tuple(palette[:num_classes]),
                 ignore_index=int(ckpt.get("ignore_index", num_classes)),

@@ -117,7 +117,8 @@ def download_camvid(
         if root.is_dir() and _is_complete(root):
             return root
         if not root.is_dir() or any(root.iterdir()):
-            raise SegnetError(f"{root} exists and is not a complete CamVid folder: move it away or choose another data root")
+            raise SegnetError(f"{root} exists and is not a complete CamVid folder: "
+                              "move it away or choose another data root")
     parent = root.parent
     parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=parent, prefix=f".{root.name}-", suffix=".zip.part")

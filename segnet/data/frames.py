@@ -27,7 +27,8 @@ def as_array(frame: Any, what: str) -> np.ndarray:
         try:
             array = frame.detach().cpu().numpy()
         except (AttributeError, TypeError, RuntimeError) as exc:  # e.g. bfloat16, which numpy lacks
-            raise SegnetError(f"{what}: cannot read the tensor ({str(exc).splitlines()[0]}): pass float32 or uint8") from None
+            raise SegnetError(f"{what}: cannot read the tensor ({str(exc).splitlines()[0]}): "
+                              "pass float32 or uint8") from None
         axis = array.ndim - 3
         if array.ndim in (3, 4) and array.shape[axis] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
             array = np.moveaxis(array, axis, -1)

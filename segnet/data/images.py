@@ -95,7 +95,8 @@ def _imread_quietly(path: Path, flags: int) -> tuple[np.ndarray | None, str]:
     with captured_stderr() as captured:
         array = cv2.imread(str(path), flags)
     lines = captured.text.splitlines()
-    said = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("[")]  # "[ WARN..." is OpenCV's own log
+    # "[ WARN..." is OpenCV's own log
+    said = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("[")]
     return array, said[0] if said else ""
 
 

@@ -96,7 +96,8 @@ def export_onnx(ckpt: dict[str, Any], out: str | os.PathLike, source: str = "che
     except SegnetError:
         raise
     except Exception as exc:
-        raise SegnetError(f"ONNX export of {ckpt['model_name']} failed: {str(exc).strip().splitlines()[0][:300]}") from exc
+        raise SegnetError(f"ONNX export of {ckpt['model_name']} failed: "
+                          f"{str(exc).strip().splitlines()[0][:300]}") from exc
     return out
 
 

@@ -89,7 +89,8 @@ class OpenVINOBackend:
             try:
                 self._compiled = self.core.compile_model(model, "CPU", self.config)
             except Exception as exc:
-                raise SegnetError(f"{self.path}: OpenVINO cannot compile it for {list(shape)} ({first_line(exc)})") from exc
+                raise SegnetError(f"{self.path}: OpenVINO cannot compile it for {list(shape)} "
+                                  f"({first_line(exc)})") from exc
             self._shape = shape
         out = self._compiled(x.detach().cpu().numpy())[0]
         return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))

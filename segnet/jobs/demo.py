@@ -80,7 +80,8 @@ def run_demo(predictor: Callable[[], Predictor], model_name: str, source: str, d
                   "settings": {"video": clip.path.name, "codec": clip.codec, "precision": runner.precision,
                                "device": str(runner.device), "tta": runner.tta or "none",
                                "frames_per_second": video["frames_per_second"]}}
-        write_metrics_files(report, stage, title=f"{model_name} on CamVid {DEMO_SEQUENCE} (mIoU {100 * report['miou']:.1f})")
+        write_metrics_files(report, stage,
+                            title=f"{model_name} on CamVid {DEMO_SEQUENCE} (mIoU {100 * report['miou']:.1f})")
     return {"clip": Path(out) / clip.path.name, "codec": clip.codec, "fps": fps, "overlay": Path(out) / video["output"],
             "frames": video["frames"], "frames_per_second": video["frames_per_second"],
             "precision": runner.precision, "threads": torch.get_num_threads(), "report": report}

@@ -127,7 +127,8 @@ def summarize(metrics: SegmentationMetrics, class_names: list[str]) -> dict[str,
     }
 
 
-def _score(predictor: Predictor, metrics: SegmentationMetrics, frames: FrameScores | None, names, images, labels) -> None:
+def _score(predictor: Predictor, metrics: SegmentationMetrics, frames: FrameScores | None, names, images,
+           labels) -> None:
     """One batch of same-sized frames into the split's metrics and, when kept, the per-frame scores."""
     predicted = predictor.logits(predictor.to_tensor(list(images))).argmax(dim=1)
     metrics.update(predicted, torch.from_numpy(np.stack(labels)).long().to(predictor.device))
@@ -161,8 +162,10 @@ def report_metadata(result: dict[str, Any], description: str = "") -> dict[str, 
     settings = result.get("settings", {})
     return {"title": f"{result['model_name']} on {dataset_name(result)} {result['split']}",
             "mIoU": _pct(result["miou"]), "model": description or result["model_name"],
-            "checkpoint": str(result.get("checkpoint", "")), "split": f"{result['split']} ({result['num_images']} frames)",
-            "protocol": f"{settings.get('protocol', 'standard')} ({settings.get('protocol_source', 'PyTorch eval mode')})",
+            "checkpoint": str(result.get("checkpoint", "")),
+            "split": f"{result['split']} ({result['num_images']} frames)",
+            "protocol": f"{settings.get('protocol', 'standard')} "
+                        f"({settings.get('protocol_source', 'PyTorch eval mode')})",
             "seconds": f"{result.get('seconds', math.nan):.1f}"}
 
 
@@ -178,7 +181,8 @@ def write_metrics_files(result: dict[str, Any], stage: Staging, title: str | Non
             writer.writerow([i, name, "" if math.isnan(iou) else f"{iou:.6f}", "" if math.isnan(acc) else f"{acc:.6f}"])
     miou = f"mIoU {100 * result['miou']:.1f}"
     title = title or f"{result['model_name']} on {dataset_name(result)} {result['split']} ({miou})"
-    confusion_matrix_figure(result["confusion_matrix"], result["class_names"], stage.path("confusion_matrix.png"), title)
+    confusion_matrix_figure(result["confusion_matrix"], result["class_names"], stage.path("confusion_matrix.png"),
+                            title)
 
 
 def dataset_name(result: dict[str, Any]) -> str:

@@ -105,7 +105,8 @@ def _find(spec: str) -> list[Input]:
         return [Input(p, _kind(p)) for p in files]
     if path.is_file():
         if _kind(path) is None:
-            raise SegnetError(f"unsupported file type '{path.suffix or path.name}' for {path} (supported: {_supported()})")
+            raise SegnetError(f"unsupported file type '{path.suffix or path.name}' for {path} "
+                              f"(supported: {_supported()})")
         return [Input(path, _kind(path))]
     raise SegnetError(f"input not found: {spec}")
 
@@ -128,8 +129,9 @@ def _named(items: list[Input]) -> list[Input]:
     named = []
     for item in items:
         if item.kind == "stream":
-            name = f"camera{item.source}" if isinstance(item.source, int) else \
-                Path(item.source).name.replace("video", "camera") if camera_index(str(item.source)) else _stream_name(item.source)
+            name = (f"camera{item.source}" if isinstance(item.source, int)
+                    else Path(item.source).name.replace("video", "camera") if camera_index(str(item.source))
+                    else _stream_name(item.source))
         else:
             name = (item.path.parent.resolve().relative_to(base) / item.path.stem).as_posix()
         named.append(Input(item.source, item.kind, name))
@@ -151,7 +153,8 @@ def collect_inputs(specs: Iterable[str], save_frames: bool = False) -> list[Inpu
         for name in item.outputs(save_frames):
             other = writers.setdefault(name, item)
             if other is not item:
-                raise SegnetError(f"{other.label} and {item.label} would both write {name}*: rename one or run them separately")
+                raise SegnetError(f"{other.label} and {item.label} would both write {name}*: "
+                                  "rename one or run them separately")
     for item in unique:
         if item.kind != "image":
             check_video(item.source)

@@ -212,7 +212,8 @@ def predict_video(predictor: Predictor, item: Input | Path, stage: Staging, opti
                         written = index + 1
                         if options.save_frames:
                             write_png(_staged(stage, f"{item.name}_frames/{index:06d}_labels.png"), frame_ids)
-                            write_png(_staged(stage, f"{item.name}_frames/{index:06d}_color.png"), painter.color(frame_ids))
+                            write_png(_staged(stage, f"{item.name}_frames/{index:06d}_color.png"),
+                                      painter.color(frame_ids))
                         frames += 1
                         if options.show and _show(out):
                             stopped = "the viewer window"

@@ -156,20 +156,25 @@ def _worst_rows(worst: Sequence[tuple], palette: np.ndarray, num_classes: int,
     for name, rgb, truth, prediction in worst:
         label = html.escape(str(name))
         miou = frame_mious.get(name, math.nan)
-        cells = [_image_tag(rgb, f"{name}: original", lossy=True), _image_tag(colorize(truth, palette), f"{name}: ground truth"),
+        cells = [_image_tag(rgb, f"{name}: original", lossy=True),
+                 _image_tag(colorize(truth, palette), f"{name}: ground truth"),
                  _image_tag(colorize(prediction, palette), f"{name}: prediction"),
                  _image_tag(error_map(truth, prediction, num_classes), f"{name}: errors in red")]
         score = "n/a" if math.isnan(miou) else f"{100 * miou:.1f}"
-        rows.append(f'<tr><th scope="row">{label}<br>mIoU {score}</th>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ('<table id="worst-frames"><thead><tr><th>frame</th><th>original</th><th>ground truth</th><th>prediction</th>'
-            '<th>errors (red)</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+        rows.append(f'<tr><th scope="row">{label}<br>mIoU {score}</th>' + "".join(f"<td>{c}</td>" for c in cells)
+                    + "</tr>")
+    return ('<table id="worst-frames"><thead><tr><th>frame</th><th>original</th><th>ground truth</th>'
+            '<th>prediction</th><th>errors (red)</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
 
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:0 auto;padding:0 1rem 2rem;color:#1a1a1a}
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
-#worst-frames img{width:240px;height:auto;display:block}.legend{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;list-style:none;padding:0}
-.swatch{display:inline-block;width:1.4em;height:1em;border:1px solid #333;margin-right:.4em;vertical-align:middle}
-dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-weight:bold}"""
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:0 auto;padding:0 1rem 2rem;color:#1a1a1a}\n"
+         "table{border-collapse:collapse;margin:1rem 0}"
+         "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}\n"
+         "#worst-frames img{width:240px;height:auto;display:block}"
+         ".legend{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;list-style:none;padding:0}\n"
+         ".swatch{display:inline-block;width:1.4em;height:1em;border:1px solid #333;margin-right:.4em;"
+         "vertical-align:middle}\n"
+         "dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-weight:bold}")
 
 
 def render_report(class_names: Sequence[str], palette, confusion, per_class_iou: Mapping[str, float],
@@ -188,7 +193,8 @@ def render_report(class_names: Sequence[str], palette, confusion, per_class_iou:
         raise ValueError(f"{len(names)} classes need a {len(names)}x{len(names)} confusion matrix and "
                          f"{len(names)} colours, got {confusion.shape} and {len(palette)}")
     title = html.escape(str(metadata.get("title", "Evaluation report")))
-    facts = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in metadata.items() if k != "title")
+    facts = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+                    for k, v in metadata.items() if k != "title")
     worst = (f"<h2>The {len(worst_frames)} worst frames</h2>{_legend(names, palette)}"
              f"{_worst_rows(worst_frames, palette, len(names), dict(frame_mious))}" if worst_frames
              else "<h2>Worst frames</h2><p>No frame pictures were kept with this evaluation.</p>")

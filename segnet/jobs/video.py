@@ -55,7 +55,8 @@ def describe_source(source: str | int | Path) -> str:
 
 def _open_capture(source: str | int | Path) -> cv2.VideoCapture:
     if isinstance(source, str) and is_stream(source):
-        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
         return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
     if isinstance(source, (int, str)) and camera_index(str(source)) is not None:
         capture = cv2.VideoCapture(source)
@@ -80,7 +81,8 @@ class VideoReader:
     def __init__(self, source: str | int | Path, realtime: bool | None = None):
         self.source = source
         self.name = describe_source(source)
-        self.live = isinstance(source, int) or (isinstance(source, str) and (is_stream(source) or camera_index(source) is not None))
+        self.live = isinstance(source, int) or (isinstance(source, str)
+                                                and (is_stream(source) or camera_index(source) is not None))
         self.realtime = is_realtime(source) if realtime is None else realtime
         self._grabber: threading.Thread | None = None
         self._stop = threading.Event()
@@ -197,7 +199,8 @@ class VideoWriter:
         tried = []
         for fourcc, suffix in codecs or WRITER_CODECS:
             path = Path(f"{base}{suffix}")
-            with contextlib.suppress(cv2.error), captured_stderr():  # OpenCV's tag note on every WebM writer, a plain fprintf
+            # captured_stderr: OpenCV's tag note on every WebM writer, a plain fprintf
+            with contextlib.suppress(cv2.error), captured_stderr():
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
                 if writer.isOpened():
                     self.writer, self.path, self.codec = writer, path, fourcc
@@ -210,7 +213,8 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         if (rgb.shape[1], rgb.shape[0]) != self.size:
-            raise SegnetError(f"{self.path}: frame size {rgb.shape[1]}x{rgb.shape[0]} differs from {self.size[0]}x{self.size[1]}")
+            raise SegnetError(f"{self.path}: frame size {rgb.shape[1]}x{rgb.shape[0]} "
+                              f"differs from {self.size[0]}x{self.size[1]}")
         self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:

@@ -163,7 +163,8 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate([left, right], axis=1)
 
 
-def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str], path: str | Path, title: str = "") -> None:
+def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str], path: str | Path,
+                            title: str = "") -> None:
     """Row-normalised confusion matrix (rows: truth, columns: prediction) saved as a PNG."""
     import matplotlib
 

@@ -124,7 +124,8 @@ class TransitionDown(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int | None = None, dropout: float = 0.0, pool: str = "max", bias: bool = True
+        self, in_channels: int, out_channels: int | None = None, dropout: float = 0.0, pool: str = "max",
+        bias: bool = True,
     ) -> None:
         pooling = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[pool]
         super().__init__(
@@ -155,7 +156,8 @@ class TransitionUp(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, pre_activation: bool = False, bias: bool = True) -> None:
         super().__init__()
-        self.pre = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True)) if pre_activation else nn.Identity()
+        self.pre = (nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True)) if pre_activation
+                    else nn.Identity())
         self.conv = nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, bias=bias)
 
     def forward(self, x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:

@@ -68,11 +68,13 @@ class FCLogDenseNet(nn.Module):
 
         self.first_conv = nn.Conv2d(in_channels, first_channels, 3, padding=1, bias=False)
         self.layers = nn.ModuleList(
-            DenseLayer(sum(self.channels[j] for j in self.inputs[i]), growth_rate, dropout, None, memory_efficient, bias=False)
+            DenseLayer(sum(self.channels[j] for j in self.inputs[i]), growth_rate, dropout, None, memory_efficient,
+                       bias=False)
             for i in range(1, num_layers + 1)
         )
         head_ends = self.block_ends if deep_supervision else self.block_ends[-1:]
-        heads = nn.ModuleList(nn.Conv2d(sum(self.channels[j] for j in self._head_inputs(e)), num_classes, 1) for e in head_ends)
+        heads = nn.ModuleList(nn.Conv2d(sum(self.channels[j] for j in self._head_inputs(e)), num_classes, 1)
+                              for e in head_ends)
         self.classifier = heads[-1]
         self.aux_heads = heads[:-1] if deep_supervision else None
 
@@ -107,7 +109,8 @@ class FCLogDenseNet(nn.Module):
             sizes.append(torch.Size([sizes[-1][0] // 2, sizes[-1][1] // 2]))  # pooling floors
         versions: dict[tuple[int, int], torch.Tensor] = {(0, 0): self.first_conv(x)}
         for i, layer in enumerate(self.layers, start=1):
-            versions[i, self.level[i]] = layer([self._version(versions, sizes, j, self.level[i]) for j in self.inputs[i]])
+            versions[i, self.level[i]] = layer([self._version(versions, sizes, j, self.level[i])
+                                                for j in self.inputs[i]])
         logits = self.classifier(self._head_input(versions, sizes, self.block_ends[-1]))
         if not aux:
             return logits

@@ -33,7 +33,8 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self'
                "connect-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
 
 
-def create_app(model=None, settings: ServiceSettings | None = None, *, checkpoint=None, backend: str = "auto") -> FastAPI:
+def create_app(model=None, settings: ServiceSettings | None = None, *, checkpoint=None,
+               backend: str = "auto") -> FastAPI:
     """The service for ``model`` (a ``segnet.Model``; default: ``segnet.load_model(checkpoint,
     backend=backend)``) with ``settings`` (default: ``ServiceSettings()``: no token, loopback use)."""
     import segnet

@@ -55,7 +55,8 @@ class MicroBatcher:
                  max_batch: int = 4, max_pending: int = 32):
         if max_batch < 1 or max_pending < 1 or window_s < 0:
             raise ValueError("max_batch and max_pending must be >= 1 and the window >= 0")
-        self.predict_batch, self.window_s, self.max_batch, self.max_pending = predict_batch, window_s, max_batch, max_pending
+        self.predict_batch, self.window_s = predict_batch, window_s
+        self.max_batch, self.max_pending = max_batch, max_pending
         self._queue: queue.Queue = queue.Queue()
         self._pending = 0
         self._lock = threading.Lock()

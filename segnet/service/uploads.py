@@ -181,7 +181,8 @@ def decode_image(path: Path, max_pixels: int):
     except (UnidentifiedImageError, OSError, ValueError):
         raise ApiError(400, "the upload is not an image this server can read (PNG, JPEG, BMP, TIFF, WebP)") from None
     if width * height > max_pixels:
-        raise ApiError(413, f"image is {width}x{height} = {width * height} pixels; this server takes at most {max_pixels}")
+        raise ApiError(413, f"image is {width}x{height} = {width * height} pixels; "
+                            f"this server takes at most {max_pixels}")
     named = path.rename(path.with_suffix(SUFFIXES.get(kind or "", ".img")))
     try:
         return read_image(named)

@@ -124,7 +124,8 @@ class ValData:
     def __init__(self, cfg, root: Path, device: torch.device, dist: DistInfo):
         d = cfg.data
         self.cfg, self.device = cfg, device
-        dataset = _limited(CamVid(root, d.val_split, transform=eval_transform(tuple(d.mean), tuple(d.std))), d.limit_val)
+        dataset = _limited(CamVid(root, d.val_split, transform=eval_transform(tuple(d.mean), tuple(d.std))),
+                           d.limit_val)
         self.total = len(dataset)
         self.dataset = Subset(dataset, range(dist.rank, len(dataset), dist.world_size)) if dist.enabled else dataset
         self.preloaded = _Preloaded(_pairs(self.dataset), device, 1.0) if d.preload_to_device else None
@@ -155,7 +156,8 @@ class _Preloaded:
         if scale != 1.0:
             h, w = scaled_size(self.labels.shape[-2:], scale)
             # area averaging for images (what albumentations does when it down-scales), nearest for ids
-            self.images = F.interpolate(self.images.float(), size=(h, w), mode="area").round_().clamp_(0, 255).to(torch.uint8)
+            self.images = (F.interpolate(self.images.float(), size=(h, w), mode="area").round_().clamp_(0, 255)
+                           .to(torch.uint8))
             self.labels = F.interpolate(self.labels[:, None].float(), size=(h, w), mode="nearest")[:, 0].to(torch.uint8)
 
     def batches(self, batch_size, crop, hflip, mean, std, seed, stage_index, epoch, dist: DistInfo) -> Iterator:

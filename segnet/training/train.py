@@ -145,7 +145,8 @@ def _check_same_network(run_dir: Path, ckpt: dict) -> None:
     ours, best_shapes = ({k: tuple(v.shape) for k, v in c["model"].items()} for c in (ckpt, theirs))
     if ours == best_shapes:
         return
-    key = next((k for k in ours if ours[k] != best_shapes.get(k)), None) or next(k for k in best_shapes if k not in ours)
+    key = (next((k for k in ours if ours[k] != best_shapes.get(k)), None)
+           or next(k for k in best_shapes if k not in ours))
     shown = ["x".join(map(str, s[key])) if key in s else "absent" for s in (ours, best_shapes)]
     raise SegnetError(f"{run_dir / 'last.pt'} holds another network ({ckpt['model_name']}) than the run's {best} "
                       f"({theirs['model_name']}; {key}: {shown[0]} vs {shown[1]}): put back the run's own last.pt, "

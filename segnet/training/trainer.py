@@ -220,8 +220,9 @@ class Trainer:
         if rng is not None and skip > 0:
             set_rng_state(rng)
         self.progress = EpochProgress.resumed(skip, partial)
-        bar = tqdm(total=self.train_data.num_batches(scfg), initial=skip, desc=f"{self.stage_name} {epoch}/{scfg.epochs}",
-                   leave=False, disable=not self.bars, dynamic_ncols=True, mininterval=0.5)
+        bar = tqdm(total=self.train_data.num_batches(scfg), initial=skip,
+                   desc=f"{self.stage_name} {epoch}/{scfg.epochs}", leave=False, disable=not self.bars,
+                   dynamic_ncols=True, mininterval=0.5)
         try:
             for images, masks in batches:
                 value = self._train_step(images, masks, epoch == self.final_only_epoch)

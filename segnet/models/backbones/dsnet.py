@@ -66,18 +66,18 @@ class DSStage(nn.Module):
         out = width * DSBottleneck.expansion
         self.ds2 = ds2
         self.blocks = nn.ModuleList(
-            DSBottleneck(in_channels if l == 0 else out, width, stride if l == 0 else 1, l if ds2 else 0)
-            for l in range(num_blocks)
+            DSBottleneck(in_channels if index == 0 else out, width, stride if index == 0 else 1, index if ds2 else 0)
+            for index in range(num_blocks)
         )
         self.projection = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
-        self.shortcuts = nn.ModuleList(DenseShortcut(out, l) for l in range(1, num_blocks))
+        self.shortcuts = nn.ModuleList(DenseShortcut(out, index) for index in range(1, num_blocks))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ys, vs = [], []
-        for l, block in enumerate(self.blocks):
+        for index, block in enumerate(self.blocks):
             out, v = block(x, vs)
-            x = F.relu(out + (self.projection(x) if l == 0 else self.shortcuts[l - 1](ys)))
-            if l + 1 < len(self.blocks):  # the last outputs feed no shortcut
+            x = F.relu(out + (self.projection(x) if index == 0 else self.shortcuts[index - 1](ys)))
+            if index + 1 < len(self.blocks):  # the last outputs feed no shortcut
                 ys.append(normalize(x))
                 if self.ds2:
                     vs.append(normalize(v))
