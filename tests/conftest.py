@@ -19,7 +19,8 @@ os.environ.setdefault("SEGNET_BACKEND", "torch")
 
 
 def _find_camvid() -> Path | None:
-    candidates = [os.environ.get("SEGNET_DATA_ROOT"), REPO / "data" / "CamVid", REPO.parent / "shared" / "data" / "CamVid"]
+    candidates = [os.environ.get("SEGNET_DATA_ROOT"), REPO / "data" / "CamVid",
+                  REPO.parent / "shared" / "data" / "CamVid"]
     for c in candidates:
         if c and (Path(c) / "train").is_dir():
             return Path(c)

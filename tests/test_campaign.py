@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "campaign.py"
-TINY = """model: {{name: fc_densenet, options: {{growth_rate: 4, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 8}}}}
+TINY = """model: {{name: fc_densenet,
+         options: {{growth_rate: 4, down_layers: [2, 2], bottleneck_layers: 2, first_channels: 8}}}}
 data: {{root: {root}, limit_train: 8, limit_val: 1, scale: 0.25, num_workers: 0}}
 train: {{crop_size: 64, batch_size: 4, epochs: 3}}
 finetune: {{enabled: false}}
@@ -67,7 +68,8 @@ def test_two_phases_in_chunks_with_ledger_and_curve(tmp_path, camvid_root):
 
 
 def test_a_bad_plan_is_one_line(tmp_path):
-    for text, words in [("phases: []\n", "no 'phases'"), ("phases:\n  - {name: a, cpu_hours: 1}\n", "needs name, recipe"),
+    for text, words in [("phases: []\n", "no 'phases'"),
+                        ("phases:\n  - {name: a, cpu_hours: 1}\n", "needs name, recipe"),
                         ("phases:\n  - {name: a, recipe: nowhere.yaml, cpu_hours: 1}\n", "recipe not found")]:
         plan = tmp_path / "plan.yaml"
         plan.write_text(text)
@@ -97,7 +99,8 @@ def test_a_lost_run_folder_goes_on_from_the_committed_weights(tmp_path, camvid_r
 
     ledger = json.loads((log / "ledger.json").read_text())
     assert [(c["epoch"], c["finished"]) for c in ledger] == [(1, False), (2, False), (3, False), (4, True)]
-    assert f"load_from={log / 'only.restart.pt'}" in ledger[1]["command"] and "train.start_epoch=2" in ledger[1]["command"]
+    assert (f"load_from={log / 'only.restart.pt'}" in ledger[1]["command"]
+            and "train.start_epoch=2" in ledger[1]["command"])
     assert "--resume" in ledger[2]["command"]
     with open(log / "only.csv", newline="") as f:
         rows = list(csv.DictReader(f))

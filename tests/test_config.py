@@ -119,7 +119,8 @@ def test_cli_reports_config_errors_in_one_line(capsys):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.epochz=3", r"unknown config key 'train.epochz' \(keys of train: enabled, epochs, lr.*\); did you mean 'train.epochs'\?"),
+    ("train.epochz=3", r"unknown config key 'train.epochz' \(keys of train: enabled, epochs, lr.*\); "
+                       r"did you mean 'train.epochs'\?"),
     ("trian.lr=1", r"unknown config key 'trian' \(top-level keys: name, .*model, data, .*\); did you mean 'train'\?"),
     ("model=fc_densenet56", r"model is a section: use model.name=fc_densenet56 \(keys of model: name, options\)"),
     ("train=3", r"train is a section: use train.<key>=3 \(keys of train: enabled, epochs"),

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-mb", type=float, default=MAX_BUNDLE_BYTES / 2**20, help="size limit in MiB (default 10)")
     args = parser.parse_args(argv)
     try:
-        out = write_bundle(args.checkpoint, args.out, args.test_miou, args.command, int(args.max_mb * 2**20), args.frame_size)
+        out = write_bundle(args.checkpoint, args.out, args.test_miou, args.command, int(args.max_mb * 2**20),
+                           args.frame_size)
     except SegnetError as exc:
         print(f"bundle_model: error: {exc}", file=sys.stderr)
         return 2

@@ -206,8 +206,8 @@ def cmd_run(args) -> int:
             if state:
                 save_weights(run / "last.pt", restart_weights(args.log, name))
             ledger.append({"phase": name, "started": started, "exit": chunk.code,
-                           "wall_s": round(chunk.wall_s, 1), "cpu_s": round(chunk.cpu_s, 1), "machine": cpu_description(),
-                           "precision": precision(run), "code": code_commit(),
+                           "wall_s": round(chunk.wall_s, 1), "cpu_s": round(chunk.cpu_s, 1),
+                           "machine": cpu_description(), "precision": precision(run), "code": code_commit(),
                            "command": " ".join(cmd[2:]), **state})
             write_json(args.log / "ledger.json", ledger)
             report(phases, args.runs, args.log)

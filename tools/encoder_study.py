@@ -3,7 +3,8 @@
     python tools/encoder_study.py run --minutes 60 [--cores 0 1] [--seeds-for dsnet50=0,1 ...]
     python tools/encoder_study.py run --epochs 30 --out docs/results/encoders/epochs
     python tools/encoder_study.py run --minutes 180 --models M --extend-from runs/encoder_study/60min --out ...
-    python tools/encoder_study.py run --epochs-from runs/encoder_study/60min --recipe configs/study/encoders_sgd.yaml ...
+    python tools/encoder_study.py run --epochs-from runs/encoder_study/60min \
+        --recipe configs/study/encoders_sgd.yaml ...
     python tools/encoder_study.py run --epochs-from docs/results/encoders/60min --epochs-factor 3 --models M ...
     python tools/encoder_study.py report --runs runs/encoder_study/60min   # summary.csv and figure again
     python tools/encoder_study.py table --write docs/results/encoders.md    # the table from summary.csv
@@ -116,7 +117,8 @@ def extend_run(source: Path, run: Path, conditions: dict) -> None:
         fail(f"--extend-from: {source} holds no finished run to extend")
     schedule = OmegaConf.load(source / "config.yaml").train.get("schedule", "exponential")
     if schedule != "exponential":
-        fail(f"--extend-from: {source} ran a {schedule} schedule, which ends at its train.epochs: train the budget anew")
+        fail(f"--extend-from: {source} ran a {schedule} schedule, which ends at its train.epochs: "
+             "train the budget anew")
     same = {k: v for k, v in ledger["conditions"].items() if k != "budget"}
     if same != {k: v for k, v in conditions.items() if k != "budget"}:
         fail(f"--extend-from: {source} was trained under {ledger['conditions']}, not {conditions}")
@@ -393,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train and measure every (model, seed) not done yet, then report")
-    p.add_argument("--minutes", type=float, default=None, help="equal CPU budget per run: whole epochs until at least M CPU-minutes")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="equal CPU budget per run: whole epochs until at least M CPU-minutes")
     p.add_argument("--epochs", type=int, default=None, help="equal number of epochs per run (train.epochs)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every model")
@@ -410,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-only", action="store_true",
                    help="train, do not measure: timings taken while other work shares the cores are not "
                         "comparable; run again without it on an idle machine to measure")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch"], help="test and timing runtime (auto: the default)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch"],
+                   help="test and timing runtime (auto: the default)")
     p.add_argument("--runs", type=Path, default=None, help="run folders (default: runs/encoder_study/<budget>)")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--epochs-from", type=Path, default=None, metavar="RUNS",

@@ -58,8 +58,10 @@ def result_row(run: Path, measured: dict) -> dict:
     trained = {
         "model": ledger["model"], "seed": ledger["seed"], "budget": ledger["conditions"]["budget"],
         "epochs": len(rows), "steps": int(rows[-1]["step"]), "train_wall_min": ledger["train_wall_s"] / 60,
-        "train_cpu_h": cpu_h, "train_img_s": statistics.median(float(r["images_per_s"]) for r in rows if r["images_per_s"]),
-        "peak_rss_mib": ledger["peak_rss_mib"], "best_val_miou": max(float(r["val_miou"]) for r in rows if r["val_miou"]),
+        "train_cpu_h": cpu_h,
+        "train_img_s": statistics.median(float(r["images_per_s"]) for r in rows if r["images_per_s"]),
+        "peak_rss_mib": ledger["peak_rss_mib"],
+        "best_val_miou": max(float(r["val_miou"]) for r in rows if r["val_miou"]),
         "miou_per_cpu_h": measured["test_miou"] / cpu_h if cpu_h > 0 else float("nan"),
     }
     result = {**trained, **measured}
@@ -243,7 +245,8 @@ def efficiency_table(rows: list[dict]) -> str:
     ratios = {m: [100 * s["test_miou"][0] / (s[key][0] * scale) for _, key, scale in EFFICIENCY]
               for m, s in stats.items()}
     best = [max(r[i] for r in ratios.values()) for i in range(len(EFFICIENCY))]
-    lines = ["| model | test mIoU % | " + " | ".join(h for h, *_ in EFFICIENCY) + " |", "|---" * (len(EFFICIENCY) + 2) + "|"]
+    lines = ["| model | test mIoU % | " + " | ".join(h for h, *_ in EFFICIENCY) + " |",
+             "|---" * (len(EFFICIENCY) + 2) + "|"]
     for model, values in ratios.items():
         cells = [f"**{v:.2f}**" if v == b else f"{v:.2f}" for v, b in zip(values, best)]
         lines.append(f"| {model} | {100 * stats[model]['test_miou'][0]:.1f} | " + " | ".join(cells) + " |")

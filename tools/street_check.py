@@ -34,7 +34,8 @@ def main() -> int:
     model = segnet.load_model(args.checkpoint, rescale=args.rescale)
     results = street_check(model, args.data_root or default_data_root(), args.frames, split=args.split,
                            overlays=Path(args.overlays) if args.overlays else None)
-    print(f"# {model.describe()}; {args.frames} CamVid {args.split} frames, each change scored against the original labels")
+    print(f"# {model.describe()}; {args.frames} CamVid {args.split} frames, "
+          "each change scored against the original labels")
     print("\n".join(format_table(results)))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

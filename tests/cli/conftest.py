@@ -38,7 +38,8 @@ class Result:
     stderr: str
 
     def __repr__(self) -> str:
-        return f"$ segnet {' '.join(self.argv)}\n[exit {self.returncode}]\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+        return (f"$ segnet {' '.join(self.argv)}\n[exit {self.returncode}]\n"
+                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}")
 
 
 def run_segnet(*argv, cwd: Path, env: dict | None = None, timeout: float = 180) -> Result:

@@ -40,7 +40,8 @@ class Ctx:
         return path
 
     def image(self, name: str = "frame.png") -> Path:
-        return write_rgb(self.tmp / "in" / name, cv2.cvtColor(cv2.imread(str(first(self.root, "test"))), cv2.COLOR_BGR2RGB))
+        return write_rgb(self.tmp / "in" / name,
+                         cv2.cvtColor(cv2.imread(str(first(self.root, "test"))), cv2.COLOR_BGR2RGB))
 
     def checkpoint(self, name: str, **kwargs) -> Path:
         from segnet.checkpoints.checkpoint import save_checkpoint
@@ -455,7 +456,8 @@ def test_odd_images_are_converted(kind, tiny_root, tiny_ckpt, tmp_path):
     out = tmp_path / "out"
     result = run_segnet("predict", "--checkpoint", tiny_ckpt, path, "--device", "cpu", "--out", out, cwd=tmp_path)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result
-    assert sorted(p.name for p in out.iterdir()) == [".segnet-outputs"] + [f"{kind}_{s}.png" for s in ("color", "labels", "overlay")]
+    assert sorted(p.name for p in out.iterdir()) == (
+        [".segnet-outputs"] + [f"{kind}_{s}.png" for s in ("color", "labels", "overlay")])
     labels = cv2.imread(str(out / f"{kind}_labels.png"), cv2.IMREAD_UNCHANGED)
     assert labels.shape == (64, 64) and labels.dtype == np.uint8 and labels.max() < 11
     color = cv2.cvtColor(cv2.imread(str(out / f"{kind}_color.png")), cv2.COLOR_BGR2RGB)

@@ -89,7 +89,8 @@ def test_evaluate_passes_its_flags_and_prints_the_result(api, tmp_path, capsys):
     assert kwargs == {"split": "val", "batch_size": 3, "bn": "batch", "protocol": "standard", "progress": False}
     assert result.saved == ckpt.parent / "eval_val"  # default --out: beside the checkpoint
     assert lines(capsys.readouterr().out) == [
-        result.describe(), "<IoU table>", f"wrote {ckpt.parent / 'eval_val'}/metrics.json, per_class_iou.csv, confusion_matrix.png"]
+        result.describe(), "<IoU table>",
+        f"wrote {ckpt.parent / 'eval_val'}/metrics.json, per_class_iou.csv, confusion_matrix.png"]
 
 
 def test_evaluate_defaults_and_bundled_output_folder(api, tmp_path, monkeypatch):
@@ -108,7 +109,8 @@ def test_evaluate_paper_protocol_refuses_its_own_settings(api, extra, capsys):
     api["stub"]("evaluate", FakeResult())
     assert main(["evaluate", "--protocol", "paper", *extra]) == 2
     assert lines(capsys.readouterr().err) == [
-        "segnet: error: --protocol paper sets the BatchNorm mode and batch size itself; leave out --bn and --batch-size"]
+        "segnet: error: --protocol paper sets the BatchNorm mode and batch size itself; "
+        "leave out --bn and --batch-size"]
     assert "evaluate" not in api and "load_model" not in api  # refused before any work
 
 
@@ -242,7 +244,8 @@ def test_resume_prints_how_the_run_ended(api, run, printed, capsys):
     api["stub"]("resume", run)
     assert main(["train", "--resume", "runs/r", "train.epochs=3"]) == 0
     [((run_dir, overrides), kwargs)] = api["resume"]
-    assert (run_dir, overrides, kwargs["resume_hint"]) == ("runs/r", ["train.epochs=3"], "segnet train --resume {run_dir}")
+    assert (run_dir, overrides, kwargs["resume_hint"]) == ("runs/r", ["train.epochs=3"],
+                                                           "segnet train --resume {run_dir}")
     assert lines(capsys.readouterr().out) == printed
 
 

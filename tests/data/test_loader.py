@@ -41,7 +41,10 @@ def test_same_seed_same_first_batch(tmp_path):
 
 def test_main_process_seeded(tmp_path):
     dataset = _identical_frames(tmp_path, count=3)
-    run = lambda: [x for x, _ in make_loader(dataset, batch_size=3, shuffle=True, num_workers=0, seed=1)]
+
+    def run():
+        return [x for x, _ in make_loader(dataset, batch_size=3, shuffle=True, num_workers=0, seed=1)]
+
     assert torch.equal(run()[0], run()[0])
 
 

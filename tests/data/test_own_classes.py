@@ -83,7 +83,8 @@ def test_labels_map_ignore_255_to_the_void_id(own_root, tmp_path):
     cv2.imwrite(str(tmp_path / "colour.png"), cv2.cvtColor(classes.palette[ids], cv2.COLOR_RGB2BGR))
     np.testing.assert_array_equal(read_label(tmp_path / "colour.png", classes), ids)
     cv2.imwrite(str(tmp_path / "bad.png"), np.full((4, 4), 7, np.uint8))
-    with pytest.raises(segnet.SegnetError, match=r"bad.png: label value 7 is neither a class id 0..2 nor the ignore index 255"):
+    with pytest.raises(segnet.SegnetError,
+                       match=r"bad.png: label value 7 is neither a class id 0..2 nor the ignore index 255"):
         read_label(tmp_path / "bad.png", classes)
     dataset = CamVid(own_root, "train")
     assert dataset.classes == classes and dataset.num_classes == 3 and dataset.ignore_index == 3
@@ -140,7 +141,8 @@ def test_export_metadata_names_the_own_classes(trained, tmp_path):
 
 
 def test_a_checkpoint_with_other_classes_is_refused_on_camvid(trained, camvid_root):
-    with pytest.raises(segnet.SegnetError, match=r"model has 3 classes \(sky, ground, things\), the data at .* has 11 \(Sky, "):
+    with pytest.raises(segnet.SegnetError,
+                       match=r"model has 3 classes \(sky, ground, things\), the data at .* has 11 \(Sky, "):
         segnet.evaluate(trained.load_model(device="cpu"), camvid_root, split="val")
 
 

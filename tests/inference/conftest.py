@@ -31,7 +31,8 @@ def clip_frames(count: int, size: tuple[int, int] = (64, 48), seed: int = 0) -> 
     model sees changing content and MJPG keeps them close to what was written."""
     width, height = size
     rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (width * 2, height), interpolation=cv2.INTER_CUBIC)
+    base = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (width * 2, height),
+                      interpolation=cv2.INTER_CUBIC)
     return [np.ascontiguousarray(np.roll(base, 3 * i, axis=1)[:, :width]) for i in range(count)]
 
 

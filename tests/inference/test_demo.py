@@ -47,7 +47,8 @@ def training_ckpt(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bundle(training_ckpt, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("assets") / "camvid_bundled.pt"
-    code = _tool().main([str(training_ckpt), "--out", str(out), "--test-miou", "61.5", "--command", "segnet train --config x.yaml"])
+    code = _tool().main([str(training_ckpt), "--out", str(out), "--test-miou", "61.5",
+                         "--command", "segnet train --config x.yaml"])
     assert code == 0
     return out
 
@@ -95,7 +96,8 @@ def seq_root(camvid_root, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("camvid")
     (root / "test").mkdir()
     (root / "testannot").mkdir()
-    images = sorted((camvid_root / "test").glob("Seq05VD_*.png"))[:FRAMES] + sorted((camvid_root / "test").glob("0001TP_*.png"))[:1]
+    images = (sorted((camvid_root / "test").glob("Seq05VD_*.png"))[:FRAMES]
+              + sorted((camvid_root / "test").glob("0001TP_*.png"))[:1])
     for image in images:
         (root / "test" / image.name).symlink_to(image)
         (root / "testannot" / image.name).symlink_to(camvid_root / "testannot" / image.name)

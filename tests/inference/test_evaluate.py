@@ -96,7 +96,8 @@ def test_metrics_match_numpy(tiny_ckpt, small_root, tmp_path):
     assert metrics["num_images"] == FRAMES and metrics["split"] == "test"
     confusion = np.array(metrics["confusion_matrix"])
     np.testing.assert_array_equal(result.confusion, confusion)  # the object and its saved report agree
-    assert result.miou == metrics["miou"] and result.per_class_iou["Car"] == pytest.approx(metrics["per_class_iou"]["Car"], nan_ok=True)
+    assert (result.miou == metrics["miou"]
+            and result.per_class_iou["Car"] == pytest.approx(metrics["per_class_iou"]["Car"], nan_ok=True))
     # Same predictions up to float rounding at a few near-tie pixels (other op order).
     assert np.abs(confusion - expected["confusion"]).sum() <= 1e-4 * confusion.sum()
     got_iou = np.array([np.nan if v is None else v for v in metrics["per_class_iou"].values()])
@@ -154,7 +155,8 @@ def test_paper_protocol_per_model():
     from segnet.jobs.evaluate import paper_protocol
 
     assert (paper_protocol("fc_densenet103")["bn"], paper_protocol("fc_densenet103")["batch_size"]) == ("batch", 10)
-    assert (paper_protocol("fc_log_densenet103")["bn"], paper_protocol("fc_log_densenet103")["batch_size"]) == ("running", 1)
+    assert (paper_protocol("fc_log_densenet103")["bn"],
+            paper_protocol("fc_log_densenet103")["batch_size"]) == ("running", 1)
 
 
 @pytest.mark.parametrize("options, message", [

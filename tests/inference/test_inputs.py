@@ -42,6 +42,7 @@ def test_same_stem_in_two_folders_mirrors_the_folders(tiny_model_ckpt, tmp_path,
 def test_one_folder_writes_flat(tmp_path):
     a, b = _image(tmp_path / "in" / "a.png"), _image(tmp_path / "in" / "b.jpg")
     assert [i.name for i in collect_inputs([str(tmp_path / "in")])] == ["a", "b"]
+    assert [i.name for i in collect_inputs([str(a), str(b)])] == ["a", "b"]  # files named one by one, too
     assert [i.name for i in collect_inputs([str(a)])] == ["a"]
 
 

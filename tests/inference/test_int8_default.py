@@ -87,7 +87,8 @@ def _check_file(cache: Path) -> Path:
     return found[0]
 
 
-def test_accepted_int8_is_the_default_and_its_numbers_are_evaluate_s(tiny, with_val, converted, tmp_path, monkeypatch, capsys):
+def test_accepted_int8_is_the_default_and_its_numbers_are_evaluate_s(tiny, with_val, converted, tmp_path, monkeypatch,
+                                                                      capsys):
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", 100.0)  # accept whatever random weights give
     predictor = _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
     assert (predictor.backend_name, predictor.precision) == ("openvino", "int8")
@@ -105,7 +106,8 @@ def test_accepted_int8_is_the_default_and_its_numbers_are_evaluate_s(tiny, with_
     assert 0 < verdict["int8_miou"] < 100
 
 
-def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val, converted, tmp_path, monkeypatch, capsys):
+def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val, converted, tmp_path, monkeypatch,
+                                                                  capsys):
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", -100.0)  # INT8 would have to gain 100 points
     predictor = _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
     assert (predictor.backend_name, predictor.precision) == ("openvino", runtimes.plugin_float_precision())
@@ -113,7 +115,8 @@ def test_rejected_int8_runs_float32_says_why_and_is_checked_once(tiny, with_val,
     assert verdict["accepted"] is False
     lines = [line for line in capsys.readouterr().out.splitlines() if "INT8" in line]
     assert len(lines) == 1 and "rejected" in lines[0] and f"{verdict['int8_miou']:.2f}" in lines[0], lines
-    assert lines[0].endswith(f"running the float32 IR on OpenVINO ({runtimes.plugin_float_precision()} arithmetic on this CPU)")
+    assert lines[0].endswith(f"running the float32 IR on OpenVINO ({runtimes.plugin_float_precision()} "
+                             "arithmetic on this CPU)")
 
     def measured_again(*args, **kwargs):
         raise AssertionError("the INT8 check ran a second time")
@@ -139,7 +142,8 @@ def test_no_val_split_is_not_verified_and_runs_float32(tiny, no_val, converted, 
 @pytest.mark.parametrize("accepted", [True, False])
 def test_bench_times_int8_and_marks_the_path_predict_takes(tiny, with_val, converted, tmp_path, monkeypatch, accepted):
     monkeypatch.setattr(int8_check, "INT8_MAX_MIOU_LOSS", 100.0 if accepted else -100.0)
-    _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)  # the verdict, kept in the cache the bench reads
+    # the verdict, kept in the cache the bench reads
+    _default_predictor(monkeypatch, tiny, tmp_path, with_val, converted)
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "segnet", "bench", "predict", "--models", "--checkpoint", str(tiny),
                           "--frames", "1", "--agree-frames", "0", "--size", "64", "96",

@@ -82,8 +82,8 @@ def test_labels_that_do_not_fit_the_classes_fail_once_before_any_conversion(ckpt
     saved = torch.load(ckpt, weights_only=True)
     torch.save({**saved, "config": {"data": {"root": str(root)}}}, bad)
     cache = tmp_path / "cache"
-    proc = _segnet("predict", "--checkpoint", bad, root / "test" / "f0.png", "--out", tmp_path / "out", "--device", "cpu",
-                   cwd=tmp_path, SEGNET_CACHE_DIR=str(cache))
+    proc = _segnet("predict", "--checkpoint", bad, root / "test" / "f0.png", "--out", tmp_path / "out",
+                   "--device", "cpu", cwd=tmp_path, SEGNET_CACHE_DIR=str(cache))
     _one_error(proc, "bad.pt", "valannot/f0.png", "label value 40")
     assert "converting" not in proc.stdout and "running" not in proc.stdout, proc  # no conversion, no torch retry
     assert not (tmp_path / "out").exists() and not list(cache.rglob("*.xml"))

@@ -24,7 +24,8 @@ def tiny_ckpt(tmp_path_factory, tiny_model) -> Path:
     torch.manual_seed(0)
     model = tiny_model.build()
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, model_fields(model, "fc_densenet", tiny_model.options, normalization=tiny_model.normalization))
+    save_checkpoint(path, model_fields(model, "fc_densenet", tiny_model.options,
+                                       normalization=tiny_model.normalization))
     return path
 
 
@@ -81,7 +82,8 @@ def test_image_outputs_match_the_model(tiny_ckpt, frames, tmp_path):
     blend = (0.5 * rgb.astype(np.float32) + 0.5 * bright[labels].astype(np.float32))
     assert np.abs(overlay.astype(np.float32) - blend).max() <= 1.0
     gray_rgb = np.repeat(gray[..., None], 3, axis=2)
-    assert (cv2.imread(str(out / "gray_labels.png"), cv2.IMREAD_UNCHANGED) == _reference_ids(tiny_ckpt, gray_rgb)).mean() > 0.999
+    assert (cv2.imread(str(out / "gray_labels.png"), cv2.IMREAD_UNCHANGED)
+            == _reference_ids(tiny_ckpt, gray_rgb)).mean() > 0.999
     assert cv2.imread(str(out / "odd_labels.png"), cv2.IMREAD_UNCHANGED).shape == (77, 101)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
@@ -210,8 +212,8 @@ def test_bench_predict_smoke(tiny_ckpt, tmp_path):
     # Its own process, as users run it: OpenVINO, ONNX Runtime and torch objects all released in
     # one pytest process once crashed it (SIGSEGV) in the next test, during garbage collection.
     out = tmp_path / "bench.json"
-    run = subprocess.run([sys.executable, "-m", "segnet", "bench", "predict", "--models", "--checkpoint", str(tiny_ckpt),
-                          "--frames", "1", "--agree-frames", "1", "--size", "64", "96",
+    run = subprocess.run([sys.executable, "-m", "segnet", "bench", "predict", "--models",
+                          "--checkpoint", str(tiny_ckpt), "--frames", "1", "--agree-frames", "1", "--size", "64", "96",
                           "--paths", "eager", "torch", "openvino", "onnxruntime", "--json", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr

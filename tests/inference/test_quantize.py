@@ -46,7 +46,8 @@ def test_rescaling_keeps_the_function(tiny_model):
         assert torch.allclose(r, torch.ones_like(r), atol=1e-4)
 
 
-@pytest.mark.parametrize("size, skip", [((5, 7), (11, 15)), ((11, 15), (22, 30)), ((22, 30), (45, 60)), ((3, 3), (6, 7))])
+@pytest.mark.parametrize("size, skip", [((5, 7), (11, 15)), ((11, 15), (22, 30)), ((22, 30), (45, 60)),
+                                        ((3, 3), (6, 7))])
 def test_slicing_crop_is_the_centre_crop(size, skip):
     torch.manual_seed(0)
     up = TransitionUp(6, 4).eval()

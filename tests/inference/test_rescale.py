@@ -104,7 +104,8 @@ def test_tiles_are_scaled_by_their_frames_factor_not_their_own_size(monkeypatch)
 def test_the_api_takes_rescale_and_refuses_a_wrong_one(tmp_path):
     save_checkpoint(tmp_path / "m.pt", _fields((18, 24)))
     frame = np.zeros((72, 96, 3), np.uint8)
-    assert segnet.load_model(tmp_path / "m.pt", device="cpu", backend="torch", rescale="factor").predict(frame).shape == (72, 96)
+    assert segnet.load_model(tmp_path / "m.pt", device="cpu", backend="torch",
+                             rescale="factor").predict(frame).shape == (72, 96)
     with pytest.raises(SegnetError, match="unknown rescale"):
         segnet.load_model(tmp_path / "m.pt", rescale="huge")
 

@@ -103,7 +103,8 @@ def test_onnx_model_and_weights_cache_get_the_umask_permissions(tmp_path, umask,
     from segnet.deploy.export import export_onnx
 
     umask(0o022)
-    label = write_png(tmp_path / "label.png", np.arange(20, dtype=np.uint8).reshape(4, 5) % 12) or tmp_path / "label.png"
+    label = (write_png(tmp_path / "label.png", np.arange(20, dtype=np.uint8).reshape(4, 5) % 12)
+             or tmp_path / "label.png")
     median_frequency_weights([label], cache_dir=tmp_path / "cache")
     export_onnx(load_checkpoint(tiny_model_ckpt), tmp_path / "model.onnx", example_size=(64, 64))
     written = [tmp_path / "model.onnx", *(tmp_path / "cache").iterdir()]

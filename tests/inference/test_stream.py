@@ -97,7 +97,8 @@ def test_ctrl_c_on_a_stream_keeps_what_was_segmented(served, tiny_model_ckpt, tm
     (video,) = summary["videos"]
     assert video["stopped"] == "Ctrl-C" and video["frames"] == 6
     assert len(video_helpers.read(out / video["output"])) == 6  # finalised: a player reads every frame
-    assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == [f"{i:06d}_labels.png" for i in range(6)]
+    assert (sorted(p.name for p in (out / "clip_frames").glob("*_labels.png"))
+            == [f"{i:06d}_labels.png" for i in range(6)])
     assert signal.getsignal(signal.SIGINT) is before  # handlers restored
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
 
@@ -147,7 +148,8 @@ def test_a_realtime_source_segments_the_newest_frame(served, tiny_model_ckpt, tm
     summary = run_predict(predictor, inputs, out, OutputOptions(save_frames=True), progress=False)
     (result,) = summary["videos"]
     # frame 0, then the newest when the model was ready again: the last; 1..7 passed meanwhile
-    assert sorted(p.name for p in (out / "clip_frames").glob("*_labels.png")) == ["000000_labels.png", "000008_labels.png"]
+    assert (sorted(p.name for p in (out / "clip_frames").glob("*_labels.png"))
+            == ["000000_labels.png", "000008_labels.png"])
     assert result["frames"] == 2 and result["source_frames"] == 9
     assert len(video_helpers.read(out / result["output"])) == 9  # the video keeps the source's time
 
@@ -178,8 +180,9 @@ def test_a_signal_stops_a_stream_keeping_a_finished_video(sig, tiny_model_ckpt, 
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     env.pop("SEGNET_DEBUG", None)
     proc = subprocess.Popen([sys.executable, "-m", "segnet", "predict", "--checkpoint", str(tiny_model_ckpt),
-                             f"http://127.0.0.1:{server.server_address[1]}/long.avi", "--out", str(out), "--device", "cpu",
-                             "--save-frames"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             f"http://127.0.0.1:{server.server_address[1]}/long.avi", "--out", str(out),
+                             "--device", "cpu", "--save-frames"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob(".out.staging-*/long_frames/000000_labels.png")):

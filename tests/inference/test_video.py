@@ -26,7 +26,8 @@ def test_save_frames_writes_the_labels_of_every_frame(tiny_model_ckpt, clip, tmp
     assert _predict(tiny_model_ckpt, clip, "--out", out, "--save-frames", "--batch-size", 3) == 0
     decoded = video_helpers.read(clip)
     frames = out / "clip_frames"
-    assert sorted(p.name for p in frames.iterdir()) == [f"{i:06d}_{k}.png" for i in range(7) for k in ("color", "labels")]
+    assert (sorted(p.name for p in frames.iterdir())
+            == [f"{i:06d}_{k}.png" for i in range(7) for k in ("color", "labels")])
     predictor = load_predictor(load_checkpoint(tiny_model_ckpt), device="cpu", amp="off")
     expected = predictor.predict(decoded)
     for i, ids in enumerate(expected):
@@ -121,7 +122,8 @@ def test_image_legend_is_opt_in(tiny_model_ckpt, tmp_path, video_helpers):
     plain = cv2.cvtColor(cv2.imread(str(tmp_path / "plain" / "a_color.png")), cv2.COLOR_BGR2RGB)
     assert np.array_equal(plain, PALETTE[labels])
     for name in ("a_color.png", "a_overlay.png"):
-        assert not np.array_equal(cv2.imread(str(tmp_path / "plain" / name)), cv2.imread(str(tmp_path / "legend" / name)))
+        assert not np.array_equal(cv2.imread(str(tmp_path / "plain" / name)),
+                                  cv2.imread(str(tmp_path / "legend" / name)))
 
 
 def test_a_40x30_video_works(tiny_model_ckpt, tmp_path, video_helpers):
@@ -147,7 +149,8 @@ def test_bad_values_are_one_line(argv, message, tiny_model_ckpt, clip, tmp_path,
 
 def test_demo_refuses_a_bad_opacity_before_any_work(tmp_path, capsys):
     assert main(["demo", "--opacity", "5", "--out", str(tmp_path / "demo"), "--data-root", str(tmp_path / "none")]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == ["segnet: error: --opacity: opacity must be in [0, 1], got 5"]
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "segnet: error: --opacity: opacity must be in [0, 1], got 5"]
     assert not (tmp_path / "demo").exists()
 
 

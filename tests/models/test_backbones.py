@@ -6,7 +6,8 @@ from segnet.errors import SegnetError
 from segnet.models import create_model
 from segnet.models.backbones import densenet_bc121, ds2net50, dsnet50, log_densenet_v2
 
-BACKBONES = {"densenet_bc121": densenet_bc121, "log_densenet_v2": log_densenet_v2, "dsnet50": dsnet50, "ds2net50": ds2net50}
+BACKBONES = {"densenet_bc121": densenet_bc121, "log_densenet_v2": log_densenet_v2, "dsnet50": dsnet50,
+             "ds2net50": ds2net50}
 
 NAMES = ["densenet_bc121", "log_densenet_v2", "dsnet50", "ds2net50"]
 

@@ -15,7 +15,8 @@ def test_parameter_counts_match_the_paper(name, millions):
     assert trainable(create_model(name, 11)) / 1e6 == pytest.approx(millions, rel=0.02)
 
 
-@pytest.mark.parametrize("name, millions", [("fc_densenet56", 1.398), ("fc_densenet67", 3.503), ("fc_densenet103", 9.425)])
+@pytest.mark.parametrize("name, millions",
+                         [("fc_densenet56", 1.398), ("fc_densenet67", 3.503), ("fc_densenet103", 9.425)])
 def test_lasagne_style_counts_with_bn_statistics_explain_the_papers(name, millions):
     """Lasagne's count_params includes BN running mean/var: the paper's 9.4 M and 3.5 M (56: 1.5 M is not)."""
     model = create_model(name, 11)

@@ -31,7 +31,8 @@ def test_fc_log_densenet103_is_built_as_its_code():
     model = create_model("fc_log_densenet103", 11)
     assert model.first_conv.out_channels == 72 and model.first_conv.bias is None
     heads = [model.classifier, *model.aux_heads]
-    biased = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and m.bias is not None]
+    biased = [n for n, m in model.named_modules()
+              if isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and m.bias is not None]
     assert sorted(biased) == sorted(n for n, m in model.named_modules() if any(m is h for h in heads))
     up = next(iter(model.transitions_up.values()))
     assert isinstance(up.pre[0], nn.BatchNorm2d) and isinstance(up.pre[1], nn.ReLU)

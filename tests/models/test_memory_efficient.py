@@ -6,7 +6,8 @@ from segnet.models import create_model
 TINY = dict(growth_rate=4, down_layers=[2, 2], bottleneck_layers=2, first_channels=8)
 
 
-@pytest.mark.parametrize("name, options", [("fc_densenet", TINY), ("fc_log_densenet", dict(TINY, deep_supervision=False))])
+@pytest.mark.parametrize("name, options",
+                         [("fc_densenet", TINY), ("fc_log_densenet", dict(TINY, deep_supervision=False))])
 def test_same_outputs_and_gradients_as_the_plain_path(name, options):
     torch.manual_seed(0)
     plain = create_model(name, 11, dropout=0.0, **options).train()

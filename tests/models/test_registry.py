@@ -58,7 +58,8 @@ def test_smp_is_imported_by_the_first_smp_model_only():
     import subprocess
     import sys
 
-    script = ("import sys\nimport segnet.api\nfrom segnet.models import create_model\ncreate_model('fc_densenet56', 11)\n"
+    script = ("import sys\nimport segnet.api\nfrom segnet.models import create_model\n"
+              "create_model('fc_densenet56', 11)\n"
               "print('segmentation_models_pytorch' in sys.modules)\n"
               "create_model('smp/unet/densenet_bc121', 11)\nprint('segmentation_models_pytorch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

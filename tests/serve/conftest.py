@@ -127,5 +127,6 @@ def synthetic_report_inputs(frames: int = 6, worst: int = 3) -> dict:
     ious = hits / (confusion.sum(0) + confusion.sum(1) - hits)
     names = worst_frame_names(frame_mious, worst)
     return dict(class_names=REPORT_NAMES, palette=REPORT_PALETTE, confusion=confusion,
-                per_class_iou=dict(zip(REPORT_NAMES, ious)), frame_mious=frame_mious, worst_frames=[w for w in worst_frames if w[0] in names],
+                per_class_iou=dict(zip(REPORT_NAMES, ious)), frame_mious=frame_mious,
+                worst_frames=[w for w in worst_frames if w[0] in names],
                 metadata={"title": "fc_densenet56 on CamVid test", "mIoU": f"{100 * ious.mean():.1f}"})

@@ -47,7 +47,8 @@ def test_health_and_model_description(client, model):
     info = client.get("/v1/model").json()
     assert info["model"] == "fc_densenet56" and info["ignore_id"] == 11
     assert [c["name"] for c in info["classes"]] == list(model.classes.names)
-    assert info["classes"][3]["color"] == [128, 64, 128] and info["training_frame_size"] == {"height": 180, "width": 240}
+    assert (info["classes"][3]["color"] == [128, 64, 128]
+            and info["training_frame_size"] == {"height": 180, "width": 240})
     assert info["backend"] == "torch" and info["precision"] in ("float32", "bfloat16")
 
 
@@ -141,7 +142,8 @@ def test_too_large_is_refused_while_streaming_without_a_length(client):
 
 def test_query_errors_unknown_paths_and_tokens(client, frame_path):
     image = {"image": frame_path.read_bytes()}
-    assert "format must be one of png, overlay, json" in client.post("/v1/segment?format=gif", files=image).json()["error"]
+    assert ("format must be one of png, overlay, json"
+            in client.post("/v1/segment?format=gif", files=image).json()["error"])
     assert client.post("/v1/segment?opacity=2", files=image).status_code == 400
     assert client.post("/v1/segment?opacity=x", files=image).status_code == 400
     missing = client.get("/v1/nothing")
@@ -229,7 +231,8 @@ def test_video_errors_and_expiry(model, tmp_path):
         bad = quick.post("/v1/videos", files={"video": ("film.mp4", b"not a video at all")})
         assert bad.status_code == 400 and "not a video" in bad.json()["error"]
         assert quick.get("/v1/videos/0123").status_code == 404
-        job_id = quick.post("/v1/videos", files={"video": write_clip(tmp_path / "c.avi", frames=2).read_bytes()}).json()["id"]
+        job_id = quick.post("/v1/videos",
+                            files={"video": write_clip(tmp_path / "c.avi", frames=2).read_bytes()}).json()["id"]
         deadline = time.monotonic() + 60
         while quick.get(f"/v1/videos/{job_id}").status_code == 200 and time.monotonic() < deadline:
             time.sleep(0.1)

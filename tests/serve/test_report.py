@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from segnet.jobs.report import error_map, frame_miou, per_frame_miou, render_report, worst_frame_names, write_report_html
+from segnet.jobs.report import (error_map, frame_miou, per_frame_miou, render_report, worst_frame_names,
+                                write_report_html)
 from tests.serve.conftest import synthetic_report_inputs
 
 

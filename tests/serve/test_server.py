@@ -46,7 +46,8 @@ def test_endpoints_over_http_and_labels_equal_to_the_predict_command(server, fra
     command = [sys.executable, "-m", "segnet", "predict", str(frame_path), "--out", str(tmp_path), "--backend", "torch"]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=300)
     expected = cv2.imread(str(tmp_path / (frame_path.stem + "_labels.png")), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED), expected)
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED),
+                                  expected)
     overlay = httpx.post(server.url + "/v1/segment?format=overlay&legend=1", files={"image": frame_path.read_bytes()},
                          headers=server.headers, timeout=60)
     assert overlay.headers["content-type"] == "image/png"

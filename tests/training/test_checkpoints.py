@@ -1,6 +1,6 @@
 """Checkpoint files: sharded saves (bounded sizes, a missing or torn shard is one clear error;
-exact resume across sharded chunks is in test_train.py), the permissions of what segnet writes, and what the loader says about
-files that are not checkpoints."""
+exact resume across sharded chunks is in test_train.py), the permissions of what segnet writes, and what the loader
+says about files that are not checkpoints."""
 
 from __future__ import annotations
 

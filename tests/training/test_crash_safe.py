@@ -161,11 +161,11 @@ def test_sigkill_at_random_moments_then_resume_matches_uninterrupted(reference, 
     for round_ in range(4):
         if round_ % 2 == 0:
             seen = epoch
-            alive = wait_for(proc, lambda: last_epoch(run_dir) > seen, "an epoch to finish", poll=0.05)
+            alive = wait_for(proc, lambda seen=seen: last_epoch(run_dir) > seen, "an epoch to finish", poll=0.05)
             time.sleep(rng.uniform(0.0, 0.5))
         else:
             stale = torn_writes(run_dir)  # left by an earlier kill; the resumed run deletes them
-            alive = wait_for(proc, lambda: bool(torn_writes(run_dir) - stale), "a checkpoint write")
+            alive = wait_for(proc, lambda stale=stale: bool(torn_writes(run_dir) - stale), "a checkpoint write")
         if not alive:
             break  # the run finished before this kill
         epoch = last_epoch(run_dir)

@@ -40,7 +40,8 @@ def build_dataset(root: Path, height: int = 64, width: int = 64, sizes=(("train"
 
 def recipe(path: Path, data_root: Path, run_dir: Path, options: dict | None = None, **top) -> Path:
     text = {"model": {"name": "fc_densenet", "options": dict(options or TINY)},
-            "data": {"root": str(data_root), "num_workers": 0}, "train": {"epochs": 1, "crop_size": 32, "batch_size": 1},
+            "data": {"root": str(data_root), "num_workers": 0},
+            "train": {"epochs": 1, "crop_size": 32, "batch_size": 1},
             "finetune": {"enabled": False}, "loss": {"class_weights": "none"}, "progress": False, "threads": 1,
             "run_dir": str(run_dir), **top}
     path.write_text(yaml.safe_dump(text))

@@ -189,11 +189,14 @@ def test_load_from_starts_from_given_weights_and_refuses_other_models(camvid_roo
     assert summary["stopped"] == "completed" and read_rows(tmp_path / "second")[0]["epoch"] == "1"
     assert load_checkpoint(tmp_path / "second" / "best.pt")["config"]["load_from"] == str(first / "best.pt")
 
-    with pytest.raises(SegnetError, match=r"load_from .*best.pt: it holds fc_densenet with 11 classes, this run trains fc_densenet with 5"):
+    with pytest.raises(SegnetError, match=r"load_from .*best.pt: it holds fc_densenet with 11 classes, "
+                                          r"this run trains fc_densenet with 5"):
         build_network(cfg, 5, torch.device("cpu"), DistInfo())  # a dataset with other classes
     wider = TINY.replace("growth_rate: 4", "growth_rate: 6")
-    with pytest.raises(SegnetError, match=r"load_from .*best.pt: its weights do not fit this run's fc_densenet options"):
-        build_network(tiny_config(camvid_root, tmp_path / "y", f"model.options={wider}", f"load_from={first / 'best.pt'}"),
+    with pytest.raises(SegnetError,
+                       match=r"load_from .*best.pt: its weights do not fit this run's fc_densenet options"):
+        build_network(tiny_config(camvid_root, tmp_path / "y", f"model.options={wider}",
+                                  f"load_from={first / 'best.pt'}"),
                       11, torch.device("cpu"), DistInfo())
     with pytest.raises(SegnetError, match=r"load_from: checkpoint not found: .*missing.pt"):
         build_network(tiny_config(camvid_root, tmp_path / "z", f"load_from={tmp_path / 'missing.pt'}"),
