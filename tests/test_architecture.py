@@ -1,5 +1,6 @@
 """The package's shape: layers import one way (import-linter's contract in pyproject.toml), no
-import cycle among segnet's modules (function-local imports included), small files and functions."""
+import cycle among segnet's modules (function-local imports included), small files and functions;
+and `ruff check` (its rules in pyproject.toml) clean over the repository."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ def test_layers_contract_is_kept():
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout
+
+
+def test_ruff_check_is_clean():
+    # ruff is a dev dependency (make test installs it), so a missing ruff fails here rather than skips
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 
 def _cycles(graph) -> list[list[str]]:
