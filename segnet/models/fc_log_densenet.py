@@ -109,7 +109,7 @@ class FCLogDenseNet(nn.Module):
             sizes.append(torch.Size([sizes[-1][0] // 2, sizes[-1][1] // 2]))  # pooling floors
         versions: dict[tuple[int, int], torch.Tensor] = {(0, 0): self.first_conv(x)}
         for i, layer in enumerate(self.layers, start=1):
-            versions[i, self.level[i]] = layer([self._version(versions, sizes, j, self.level[i])
+            versions[i, self.level[i]] = layer([self._at_level(versions, sizes, j, self.level[i])
                                                 for j in self.inputs[i]])
         logits = self.classifier(self._head_input(versions, sizes, self.block_ends[-1]))
         if not aux:
@@ -118,19 +118,21 @@ class FCLogDenseNet(nn.Module):
 
     # Methods, not closures over ``versions``: a recursive closure refers to itself, and that
     # cycle kept every step's activations alive until the garbage collector came by (a 2-GiB
-    # step grew a training process to 17.7 GiB).
-    def _version(self, versions: dict, sizes: list, j: int, level: int) -> torch.Tensor:
+    # step grew a training process to 17.7 GiB). Not named ``_version``: nn.Module keeps its state_dict
+    # format number there, and a method in its place put itself into every checkpoint.
+    def _at_level(self, versions: dict, sizes: list, j: int, level: int) -> torch.Tensor:
         """Layer j's output at ``level``, resized through the transitions (each computed once)."""
         if (j, level) not in versions:
             if level > self.level[j]:
-                versions[j, level] = self.transitions_down[f"{j}_{level}"](self._version(versions, sizes, j, level - 1))
+                finer = self._at_level(versions, sizes, j, level - 1)
+                versions[j, level] = self.transitions_down[f"{j}_{level}"](finer)
             else:
-                versions[j, level] = self.transitions_up[f"{j}_{level}"](self._version(versions, sizes, j, level + 1),
-                                                                         sizes[level])
+                coarser = self._at_level(versions, sizes, j, level + 1)
+                versions[j, level] = self.transitions_up[f"{j}_{level}"](coarser, sizes[level])
         return versions[j, level]
 
     def _head_input(self, versions: dict, sizes: list, e: int) -> torch.Tensor:
-        return F.relu(torch.cat([self._version(versions, sizes, j, self.level[e]) for j in self._head_inputs(e)], 1))
+        return F.relu(torch.cat([self._at_level(versions, sizes, j, self.level[e]) for j in self._head_inputs(e)], 1))
 
 
 register_model(FCLogDenseNet, "fc_log_densenet")
