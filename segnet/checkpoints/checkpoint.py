@@ -19,6 +19,7 @@ A checkpoint is a plain dict (tensors, numbers, strings, lists, dicts only, so t
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as exc:  # pickle/zip errors come in many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it contains Python objects other than weights (refused for safety)"
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # which object: where to look when it is our own
+            named = f" ({found[1]})" if found else ""
+            reason = f"it contains Python objects other than weights{named} (refused for safety)"
         raise SegnetError(f"cannot read checkpoint {path}: {reason}") from None
     if isinstance(ckpt, dict) and INDEX_KEY in ckpt:
         ckpt = load_sharded(path, ckpt, map_location)
